@@ -1,0 +1,35 @@
+// The central automation user's credentials, from `.env.automation` at the project root.
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import { registerSecret } from '../secrets.ts';
+
+export const AUTOMATION_ENV_FILE = '.env.automation';
+export const REQUIRED_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
+
+export interface AutomationEnv {
+  file: string;
+  loaded: boolean;
+  /** Required variables still unset after loading. */
+  missing: string[];
+  warnings: string[];
+}
+
+export function loadAutomationEnv(file = path.resolve(AUTOMATION_ENV_FILE)): AutomationEnv {
+  const warnings: string[] = [];
+  let loaded = false;
+  if (existsSync(file)) {
+    const mode = statSync(file).mode;
+    if ((mode & 0o077) !== 0) {
+      warnings.push(`${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+    }
+    // Variables already set in the environment win, so cron can override one value.
+    dotenv.config({ path: file, override: false, quiet: true } as dotenv.DotenvConfigOptions);
+    loaded = true;
+  }
+  registerSecret(process.env.AWS_SECRET_ACCESS_KEY);
+  registerSecret(process.env.AWS_ACCESS_KEY_ID);
+  registerSecret(process.env.AWS_SESSION_TOKEN);
+  const missing = REQUIRED_VARIABLES.filter((name) => !process.env[name]);
+  return { file, loaded, missing, warnings };
+}

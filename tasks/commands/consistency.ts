@@ -1,0 +1,8 @@
+// Placeholder until this command is built.
+import type { CommonFlags } from '../cli.ts';
+import { EXIT } from '../types.ts';
+
+export async function consistencyCommand(_flags: CommonFlags): Promise<number> {
+  process.stderr.write('consistency: not implemented yet\n');
+  return EXIT.failed;
+}

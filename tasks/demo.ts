@@ -1,0 +1,85 @@
+// The built-in demo: the real pipeline on a bundled site, with every external service
+// replaced by a real local one on loopback (an S3-compatible server, a feed and audio host).
+// Its data lives in `.demo/` (gitignored), so a second `npm start` finds everything up to date.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startLocalS3, LOCAL_S3_CREDENTIALS } from './local/s3-server.ts';
+import { startStaticServer, type StaticServer } from './local/static-server.ts';
+
+const ASSETS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'demo-assets');
+export const DEMO_SITE_ID = 'demo';
+export const DEMO_BUCKET = 'demo-browse-dot-show';
+/** A fixed port keeps the enclosure URLs in the feed, and so its snapshot, identical across runs. */
+const DEMO_FEED_PORT = Number(process.env.DEMO_FEED_PORT ?? 47_811);
+
+export interface Demo {
+  sitesRoot: string;
+  localRoot: string;
+  describe(): string;
+  stop(): Promise<void>;
+}
+
+export async function startDemo(root = path.resolve('.demo')): Promise<Demo> {
+  const sitesRoot = path.join(root, 'sites');
+  const localRoot = path.join(root, 'local');
+  const bucketDir = path.join(root, 's3-data');
+
+  const s3 = await startLocalS3({ dir: bucketDir, buckets: [DEMO_BUCKET] });
+  let feeds: StaticServer;
+  try {
+    feeds = await startStaticServer({}, DEMO_FEED_PORT);
+  } catch {
+    feeds = await startStaticServer({}, 0);
+  }
+  const feedXml = (await readFile(path.join(ASSETS, 'feed.xml'), 'utf8')).replaceAll('{{BASE}}', feeds.baseUrl);
+  feeds.setRoute('/feed.xml', { contentType: 'application/rss+xml; charset=utf-8', body: Buffer.from(feedXml) });
+  for (const clip of ['ask-not.mp3', 'many-voices.mp3']) {
+    feeds.setRoute(`/audio/${clip}`, { contentType: 'audio/mpeg', body: { file: path.join(ASSETS, clip) } });
+  }
+
+  // The demo site's config points every service at the local ones.
+  const siteDir = path.join(sitesRoot, DEMO_SITE_ID);
+  await mkdir(siteDir, { recursive: true });
+  const config = {
+    id: DEMO_SITE_ID,
+    domain: 'demo.browse.show.local',
+    includedPodcasts: [
+      {
+        id: 'demo-speeches',
+        title: 'Demo Speeches',
+        url: `${feeds.baseUrl}/feed.xml`,
+        rssFeedFile: 'demo-speeches.xml',
+        status: 'active',
+      },
+    ],
+    whisperTranscriptionPrompt: 'Speeches and talks.',
+    automation: { bucket: DEMO_BUCKET, region: 'us-east-1', endpoint: s3.endpoint },
+  };
+  await writeFile(path.join(siteDir, 'site.config.json'), JSON.stringify(config, null, 2) + '\n');
+
+  // The demo site assumes no role: its clients use these environment credentials.
+  process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
+  process.env.AWS_REGION = 'us-east-1';
+  delete process.env.AWS_SESSION_TOKEN;
+  delete process.env.AWS_PROFILE;
+
+  return {
+    sitesRoot,
+    localRoot,
+    describe: () =>
+      [
+        '',
+        'Demo files:',
+        `  local mirror      ${path.relative(process.cwd(), path.join(localRoot, 'sites', DEMO_SITE_ID))}/`,
+        `  bucket (s3rver)   ${path.relative(process.cwd(), path.join(bucketDir, DEMO_BUCKET))}/`,
+        `  site config       ${path.relative(process.cwd(), path.join(siteDir, 'site.config.json'))}`,
+        'Run `npm start` again: every step is up to date. Delete .demo/ to start over.',
+        '',
+      ].join('\n'),
+    async stop() {
+      await Promise.all([s3.stop(), feeds.stop()]);
+    },
+  };
+}

@@ -1,0 +1,4 @@
+// Placeholder until this step is built: the graph shows it as "skipped (not implemented)".
+import type { StepFunction } from './context.ts';
+
+export const index: StepFunction | 'not-implemented' = 'not-implemented';

@@ -1,0 +1,124 @@
+// The runner's contract with an operator: flags, exit codes, plain output, lock, config errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/temp.ts';
+import { writeSite, siteConfig } from './helpers/sites.ts';
+
+const TIMESTAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (INFO|WARN|ERROR|DEBUG) +\[[^\]]+\] \[[^\]]+\] /;
+
+async function twoSites(t: import('node:test').TestContext) {
+  const root = await tempDir(t);
+  const sitesRoot = path.join(root, 'sites');
+  await writeSite(sitesRoot, siteConfig('alpha'));
+  await writeSite(sitesRoot, siteConfig('beta'));
+  return { root, sitesRoot, localRoot: path.join(root, 'local') };
+}
+
+test('--sites with an unknown id exits 2 and names the known sites', async (t) => {
+  const { sitesRoot, localRoot } = await twoSites(t);
+  const r = await runCli(['run', '--sites=nope', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown site "nope"/);
+  assert.match(r.stderr, /alpha, beta/);
+});
+
+test('unknown flags and bad values are usage errors naming the flag', async () => {
+  for (const [args, pattern] of [
+    [['run', '--frobnicate'], /frobnicate/],
+    [['run', '--skip=download'], /--skip: unknown step "download"/],
+    [['run', '--concurrency=0'], /--concurrency/],
+    [['run', '--renderer=fancy'], /--renderer/],
+    [['explode'], /unknown command "explode"/],
+  ] as const) {
+    const r = await runCli([...args]);
+    assert.equal(r.code, 2, `${args.join(' ')} should exit 2`);
+    assert.match(r.stderr, pattern);
+  }
+});
+
+test('--help and --version print and exit 0', async () => {
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--sites=a,b/);
+  const version = await runCli(['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^podcast-ingest \d+\.\d+\.\d+/);
+});
+
+test('plain output: every line has an ISO-8601 timestamp with offset, the site and the step', async (t) => {
+  const { sitesRoot, localRoot, root } = await twoSites(t);
+  const logFile = path.join(root, 'logs', 'run.log');
+  const summaryFile = path.join(root, 'summary.json');
+  const r = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, `--log-file=${logFile}`, `--summary-json=${summaryFile}`, '--only=consistency']);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.ok(lines.length >= 3, r.stdout);
+  for (const line of lines) assert.match(line, TIMESTAMPED);
+  assert.ok(lines.some((l) => l.includes('[alpha] [summary:consistency]')));
+  const logged = (await readFile(logFile, 'utf8')).trimEnd().split('\n');
+  assert.deepEqual(logged, lines, 'the log file holds the same plain lines');
+  const summary = JSON.parse(await readFile(summaryFile, 'utf8'));
+  assert.equal(summary.schema, 'podcast-ingest/summary@1');
+  assert.deepEqual(summary.sites.map((s: { site: string }) => s.site), ['alpha', 'beta']);
+  assert.equal(summary.exitCode, r.code);
+});
+
+test('an invalid site config fails that site only, names the file and field, and the run exits 1', async (t) => {
+  const { sitesRoot, localRoot, root } = await twoSites(t);
+  await writeSite(sitesRoot, { id: 'gamma', includedPodcasts: [{ id: 'p', url: 'not a url', rssFeedFile: 'p.xml', status: 'active' }] });
+  await writeSite(sitesRoot, { id: 'wrong-name' }, 'delta');
+  await mkdir(path.join(sitesRoot, 'epsilon'), { recursive: true });
+  await writeFile(path.join(sitesRoot, 'epsilon', 'site.config.json'), '{ "id": "epsilon", ');
+  const summaryFile = path.join(root, 'summary.json');
+  const r = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, `--summary-json=${summaryFile}`]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /\[gamma\] \[config\] .*gamma\/site\.config\.json: field "includedPodcasts\.0\.url"/);
+  assert.match(r.stdout, /\[delta\] \[config\] .*field "id" is "wrong-name" but the folder is named "delta"/);
+  assert.match(r.stdout, /\[epsilon\] \[config\] .*is not valid JSON/);
+  const summary = JSON.parse(await readFile(summaryFile, 'utf8'));
+  const status = Object.fromEntries(summary.sites.map((s: { site: string; status: string }) => [s.site, s.status]));
+  assert.equal(status.gamma, 'failed');
+  assert.notEqual(status.alpha, 'failed');
+  assert.notEqual(status.beta, 'failed');
+  assert.equal(summary.errors.filter((e: { step: string }) => e.step === 'config').length, 3);
+});
+
+test('a second run while the lock is held exits 3 naming the holder; a dead holder is taken over', async (t) => {
+  const { sitesRoot, localRoot } = await twoSites(t);
+  await mkdir(localRoot, { recursive: true });
+  // A live process stands in for a running runner.
+  const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => holder.kill('SIGKILL'));
+  const stat = await readFile(`/proc/${holder.pid}/stat`, 'utf8');
+  const processStart = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const lockPath = path.join(localRoot, '.ingest.lock');
+  await writeFile(lockPath, JSON.stringify({ pid: holder.pid, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', processStart, command: 'run' }));
+  const held = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
+  assert.equal(held.code, 3);
+  assert.match(held.stderr, new RegExp(`pid ${holder.pid} on ${os.hostname()}, started 2026-01-01`));
+
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => holder.once('exit', resolve));
+  const taken = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
+  assert.notEqual(taken.code, 3, taken.stderr);
+  assert.match(taken.stdout, /took over a stale lock from pid \d+/);
+  await assert.rejects(readFile(lockPath), 'the lock is released at the end');
+});
+
+test('sites lists the discovered sites; --json gives the same data; my-sites replaces origin-sites', async (t) => {
+  const root = await tempDir(t);
+  const sitesRoot = path.join(root, 'sites');
+  await writeSite(path.join(sitesRoot, 'origin-sites'), siteConfig('origin'));
+  let r = await runCli(['sites', `--sites-root=${sitesRoot}`, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).sites.map((s: { id: string }) => s.id), ['origin']);
+  await writeSite(path.join(sitesRoot, 'my-sites'), { id: 'mine', includedPodcasts: [], automation: { accountId: '123456789012' } });
+  r = await runCli(['sites', `--sites-root=${sitesRoot}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^mine\s+0\/0\s+mine-browse-dot-show\s+us-east-1\s+arn:aws:iam::123456789012:role\/browse-dot-show-automation-role\s+srt-indexing-mine/m);
+  assert.doesNotMatch(r.stdout, /origin/);
+});
