@@ -1,7 +1,8 @@
 // The task graph: a listr2 tree with one subtree per site. Sites run concurrently, the steps
 // of a site in order. Deciding (skip, run, record) happens in runSiteStep; listr2 only
 // declares and renders. In plain mode the silent renderer is used and the logger prints.
-import { Listr, type ListrTask } from 'listr2';
+import chalk from 'chalk';
+import { Listr, Spinner, type ListrTask } from 'listr2';
 import type { Limits, PlannedAction, RunOptions, StepContext } from './context.ts';
 import { newSiteState } from './context.ts';
 import type { Logger, LogSink } from './log.ts';
@@ -27,6 +28,13 @@ export interface GraphInput {
   signal: AbortSignal;
 }
 
+/** Redraws the tree four times a second instead of ten: readable, and cheap over SSH. */
+class CalmSpinner extends Spinner {
+  override start(callback?: () => void): void {
+    super.start(callback, 250);
+  }
+}
+
 /** Routes 'activity' log events of a running step to its listr2 task output. */
 export class ActivityRouter {
   private readonly outputs = new Map<string, (text: string) => void>();
@@ -47,30 +55,33 @@ export class ActivityRouter {
 export async function runGraph(input: GraphInput): Promise<SiteRecord[]> {
   const records = new Map<string, SiteRecord>();
   for (const problem of input.problems) {
-    records.set(problem.site, {
-      site: problem.site,
-      status: 'failed',
-      steps: [],
-    });
+    records.set(problem.site, { site: problem.site, status: 'failed', steps: [] });
     input.logger.child({ site: problem.site, step: 'config' }).error(problem.message);
   }
+  const view = new SiteListView(input.sites.length, input.problems.map((p) => p.site));
 
   const siteTasks: ListrTask[] = input.sites.map((site) => ({
-    title: site.id,
+    // An empty title renders nothing: only running and finished sites take a line.
+    title: '',
     task: (_ctx, siteTask) => {
+      siteTask.title = site.id;
       const state = newSiteState();
       const clients = createSiteClients(site, input.options.runId);
       const steps: StepRecord[] = [];
       records.set(site.id, siteRecord(site.id, steps));
-      const stepTasks: ListrTask[] = input.pipeline.map((definition) => ({
-        title: definition.name,
+      view.started();
+      const stepTasks: ListrTask[] = input.pipeline.map((definition, position) => ({
+        // Only the running step takes a line (with its activity); finished ones move into the site's title.
+        title: '',
         task: async (_c, stepTask) => {
+          stepTask.title = definition.name;
           const log = input.logger.child({ site: site.id, step: definition.name });
+          // The step's line shows its latest activity (one line per running site step).
           input.activityRouter.attach(site.id, definition.name, (text) => {
-            stepTask.output = text;
+            stepTask.title = `${definition.name} ${chalk.dim(`› ${text}`)}`;
           });
           try {
-            const record = await runSiteStep(definition, {
+            const ctx: StepContext = {
               site,
               options: input.options,
               signal: input.signal,
@@ -79,48 +90,142 @@ export async function runGraph(input: GraphInput): Promise<SiteRecord[]> {
               state,
               clients,
               effect: gate(input.options.dryRun, log),
-            }, input.excluded(definition.name));
+            };
+            const record = await runSiteStep(definition, ctx, input.excluded(definition.name));
             steps.push(record);
-            records.set(site.id, siteRecord(site.id, steps));
-            const detail = [record.message, describeCounts(record.counts)].filter(Boolean).join(' · ');
-            stepTask.title = `${definition.name}: ${record.status}${detail ? ` (${detail})` : ''} ${formatDuration(record.durationMs)}`;
-            if (record.status === 'skipped') stepTask.skip(`${definition.name}: skipped (${record.message})`);
-            if (record.status === 'failed') throw new Error(`${definition.name}: ${record.message}`);
+            const site$ = siteRecord(site.id, steps);
+            records.set(site.id, site$);
+            stepTask.title = '';
+            siteTask.title = runningSiteTitle(site.id, steps);
+            if (position === input.pipeline.length - 1) {
+              // The site is done: its line becomes its result, and old lines make room.
+              siteTask.title = siteTitle(site$);
+              view.finished(site$, siteTask);
+            }
           } finally {
             input.activityRouter.detach(site.id, definition.name);
           }
         },
       }));
-      return siteTask.newListr(stepTasks, {
-        concurrent: false,
-        exitOnError: false,
-        rendererOptions: { collapseSubtasks: true },
-      });
+      // Failures are shown in titles, not thrown: a thrown error would keep the site expanded.
+      return siteTask.newListr(stepTasks, { concurrent: false, exitOnError: false });
     },
   }));
 
-  const list = new Listr(siteTasks, {
-    concurrent: input.concurrency,
-    exitOnError: false,
-    // The runner owns signals and exit codes (130 on interrupt, summary first).
-    registerSignalListeners: false,
-    renderer: input.renderer === 'tree' ? 'default' : 'silent',
-    rendererOptions: {
-      collapseSubtasks: true,
-      collapseErrors: false,
-      showErrorMessage: false,
-      formatOutput: 'truncate',
-    },
-    collectErrors: false,
-  } as ConstructorParameters<typeof Listr>[1]);
+  const list = new Listr(
+    [
+      {
+        title: view.header(),
+        task: (_ctx, group) => {
+          view.attachHeader(group);
+          return group.newListr(siteTasks, { concurrent: input.concurrency, exitOnError: false });
+        },
+      },
+    ],
+    {
+      exitOnError: false,
+      // The runner owns signals and exit codes (130 on interrupt, summary first).
+      registerSignalListeners: false,
+      renderer: input.renderer === 'tree' ? 'default' : 'silent',
+      rendererOptions: {
+        collapseSubtasks: true,
+        collapseErrors: false,
+        showErrorMessage: false,
+        formatOutput: 'truncate',
+        spinner: new CalmSpinner(),
+      },
+      collectErrors: false,
+    } as ConstructorParameters<typeof Listr>[1],
+  );
   try {
     await list.run();
   } catch {
     // Failures are recorded per step; listr2 only reports them again here.
   }
-
-  // Keep the order of discovery: config problems first, then sites alphabetically.
   return [...records.values()];
+}
+
+const MARK: Record<StepRecord['status'], string> = {
+  ok: chalk.green('✔'),
+  'up-to-date': chalk.cyan('≡'),
+  skipped: chalk.gray('↓'),
+  failed: chalk.red('✖'),
+};
+
+/** "alpha  ✔ pre-sync ≡ consistency ✔ rss" while the site runs. */
+function runningSiteTitle(id: string, steps: StepRecord[]): string {
+  return `${id}  ${steps.map((s) => `${MARK[s.status]} ${s.step}`).join(' ')}`;
+}
+
+function siteTitle(site: SiteRecord): string {
+  const counts = site.steps.map((s) => describeCounts(s.counts)).filter(Boolean).join(', ');
+  const failed = site.steps.filter((s) => s.status === 'failed').map((s) => s.step);
+  const errors = site.steps.reduce((n, s) => n + s.errors.length, 0);
+  if (failed.length > 0) return chalk.red(`${site.site}: ✖ failed in ${failed.join(', ')} (${errors} errors)${counts ? ` · ${counts}` : ''}`);
+  return `${site.site}: ${site.status}${counts ? ` · ${counts}` : ''}`;
+}
+
+/**
+ * Keeps the live tree within the terminal: a header counts the sites, and once finished sites
+ * would overflow the screen the oldest successful ones are hidden (they stay in the header's
+ * counts and in the summary).
+ */
+class SiteListView {
+  private running = 0;
+  private readonly done: { record: SiteRecord; task: ListrTaskWrapperLike }[] = [];
+  private headerTask: ListrTaskWrapperLike | undefined;
+
+  constructor(
+    private readonly total: number,
+    private readonly configFailures: string[],
+  ) {}
+
+  header(): string {
+    const failed = [...this.configFailures, ...this.done.filter((d) => d.record.status === 'failed').map((d) => d.record.site)];
+    const waiting = this.total - this.running - this.done.length;
+    return (
+      `${this.done.length}/${this.total} sites done, ${this.running} running, ${waiting} waiting` +
+      (failed.length > 0 ? chalk.red(` · failed: ${failed.join(', ')}`) : '')
+    );
+  }
+
+  attachHeader(task: ListrTaskWrapperLike): void {
+    this.headerTask = task;
+    task.title = this.header();
+  }
+
+  started(): void {
+    this.running++;
+    this.refresh();
+  }
+
+  finished(record: SiteRecord, task: ListrTaskWrapperLike): void {
+    this.running--;
+    this.done.push({ record, task });
+    // Room: terminal rows minus the header, the running sites (3 lines each: site, step, activity) and a margin.
+    const rows = process.stdout.rows ?? 40;
+    const budget = Math.max(3, rows - 3 - this.running * 3);
+    const visible = this.done.filter((d) => isVisible(d.task));
+    for (const entry of visible.filter((d) => d.record.status !== 'failed')) {
+      if (visible.filter((d) => isVisible(d.task)).length <= budget) break;
+      hide(entry.task);
+    }
+    this.refresh();
+  }
+
+  private refresh(): void {
+    if (this.headerTask) this.headerTask.title = this.header();
+  }
+}
+
+type ListrTaskWrapperLike = { title: string; task: unknown };
+
+// listr2 9 renders only enabled tasks; `enabled` is settable at run time but not typed as public.
+function isVisible(wrapper: ListrTaskWrapperLike): boolean {
+  return (wrapper.task as { enabled?: boolean }).enabled !== false;
+}
+function hide(wrapper: ListrTaskWrapperLike): void {
+  (wrapper.task as { enabled?: boolean }).enabled = false;
 }
 
 /** Decide whether a step runs, run it, and record its outcome. Never throws. */
