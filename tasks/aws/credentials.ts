@@ -3,12 +3,14 @@
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { registerSecret } from '../secrets.ts';
+import { withRetry, isTransientError } from '../retry.ts';
+import { awsErrorCode, describeAwsError } from './errors.ts';
 
 /** Refresh this long before expiry, so a long transfer never runs on expired credentials. */
-const REFRESH_MARGIN_MS = 5 * 60_000;
+export const REFRESH_MARGIN_MS = 5 * 60_000;
 const SESSION_SECONDS = 3600;
 
-interface RoleRequest {
+export interface RoleRequest {
   roleArn: string;
   siteId: string;
   runId: string;
@@ -16,48 +18,92 @@ interface RoleRequest {
   region: string;
 }
 
+/** The role could not be assumed; carries AWS's code so summaries and check-access show it. */
+export class AssumeRoleError extends Error {
+  override name = 'AssumeRoleError';
+  constructor(
+    readonly roleArn: string,
+    readonly code: string | undefined,
+    reason: string,
+    readonly $metadata?: { httpStatusCode?: number },
+  ) {
+    super(`cannot assume role ${roleArn}: ${reason}`);
+  }
+}
+
 const cache = new Map<string, Promise<AwsCredentialIdentity>>();
 
-/** Role session names: at most 64 chars of [\w+=,.@-], traceable to the run. */
+/** How many times STS was asked (tests check the per-role cache with it). */
+export const stsCalls = { count: 0 };
+
+/** Role session names: 2-64 chars of [\w+=,.@-], traceable to the run (the run id names the host's run). */
 export function roleSessionName(runId: string): string {
   return `ingest-${runId}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
 }
 
+function fresh(creds: AwsCredentialIdentity | undefined, now = Date.now()): creds is AwsCredentialIdentity {
+  return creds !== undefined && (!creds.expiration || creds.expiration.getTime() - now > REFRESH_MARGIN_MS);
+}
+
+/** A provider for one site's role; sites with the same role (and STS endpoint) share one cache entry. */
 export function roleCredentialsProvider(request: RoleRequest): AwsCredentialIdentityProvider {
   return async () => {
     const key = `${request.stsEndpoint ?? 'aws'}|${request.roleArn}`;
     const cached = cache.get(key);
     if (cached) {
       const creds = await cached.catch(() => undefined);
-      if (creds && (!creds.expiration || creds.expiration.getTime() - Date.now() > REFRESH_MARGIN_MS)) return creds;
+      if (fresh(creds)) return creds;
+      // Another caller may have started the refresh meanwhile: join it.
+      const current = cache.get(key);
+      if (current && current !== cached) return current;
     }
     const pending = assumeRole(request);
     cache.set(key, pending);
-    pending.catch(() => cache.delete(key));
+    // A failure is not cached: the next call (next site, next step) asks STS again.
+    pending.catch(() => {
+      if (cache.get(key) === pending) cache.delete(key);
+    });
     return pending;
   };
 }
 
+/** Forget every cached credential (tests; a long-lived process after a configuration change). */
+export function clearCredentialCache(): void {
+  cache.clear();
+}
+
 async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> {
   // The central automation user's credentials come from the environment (.env.automation).
-  const sts = new STSClient({ region: process.env.AWS_REGION ?? request.region, endpoint: request.stsEndpoint });
+  const sts = new STSClient({ region: process.env.AWS_REGION ?? request.region, endpoint: request.stsEndpoint, maxAttempts: 1 });
   try {
-    const out = await sts.send(
-      new AssumeRoleCommand({
-        RoleArn: request.roleArn,
-        RoleSessionName: roleSessionName(request.runId),
-        DurationSeconds: SESSION_SECONDS,
-      }),
+    const out = await withRetry(
+      () => {
+        stsCalls.count++;
+        return sts.send(
+          new AssumeRoleCommand({
+            RoleArn: request.roleArn,
+            RoleSessionName: roleSessionName(request.runId),
+            DurationSeconds: SESSION_SECONDS,
+          }),
+        );
+      },
+      { attempts: 4, baseMs: 300, retryable: isTransientError },
     );
     const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error(`AssumeRole ${request.roleArn} returned no credentials`);
+    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new AssumeRoleError(request.roleArn, undefined, 'STS returned no credentials');
     registerSecret(c.AccessKeyId);
     registerSecret(c.SecretAccessKey);
     registerSecret(c.SessionToken);
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
   } catch (error) {
-    const e = error as { name?: string; message?: string };
-    throw new Error(`cannot assume role ${request.roleArn}: ${e.name ?? 'Error'}: ${e.message ?? String(error)}`);
+    if (error instanceof AssumeRoleError) throw error;
+    const e = error as { $metadata?: { httpStatusCode?: number } };
+    const code = awsErrorCode(error);
+    const reason =
+      code === 'CredentialsProviderError'
+        ? 'no credentials for the central automation user (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in .env.automation)'
+        : describeAwsError(error);
+    throw new AssumeRoleError(request.roleArn, code, reason, e.$metadata);
   } finally {
     sts.destroy();
   }

@@ -1,8 +1,43 @@
-// Placeholder until this command is built.
+// `check-access`: live checks of each site's role, bucket and indexing function, as a
+// pass/fail table with AWS's reason for each failure; exit 1 on any failure.
 import type { CommonFlags } from '../cli.ts';
+import { discoverSites } from '../site-config.ts';
+import { loadAutomationEnv } from '../aws/env.ts';
+import { checkSiteAccess, type CheckRow } from '../aws/check-access.ts';
+import { redact } from '../secrets.ts';
 import { EXIT } from '../types.ts';
+import { formatTable } from './sites.ts';
 
-export async function checkAccessCommand(_flags: CommonFlags): Promise<number> {
-  process.stderr.write('check-access: not implemented yet\n');
-  return EXIT.failed;
+export async function checkAccessCommand(flags: CommonFlags): Promise<number> {
+  const env = loadAutomationEnv();
+  for (const warning of env.warnings) process.stderr.write(`warning: ${warning}\n`);
+  const discovered = await discoverSites(flags.sitesRoot, flags.localRoot);
+  const known = [...discovered.sites.map((s) => s.id as string), ...discovered.problems.map((p) => p.site)];
+  const unknown = (flags.sites ?? []).filter((id) => !known.includes(id));
+  if (unknown.length > 0) {
+    process.stderr.write(`error: --sites: unknown site ${unknown.map((u) => `"${u}"`).join(', ')}; known sites: ${known.join(', ') || '(none)'}\n`);
+    return EXIT.usage;
+  }
+  const wanted = (id: string) => !flags.sites || flags.sites.includes(id);
+  const sites = discovered.sites.filter((s) => wanted(s.id));
+  if (sites.some((s) => s.automation.roleArn) && env.missing.length > 0) {
+    process.stderr.write(`error: ${env.file}: ${env.missing.join(', ')} not set (the central automation user's credentials)\n`);
+  }
+
+  const runId = `check-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${process.pid}`;
+  const rows: CheckRow[] = discovered.problems
+    .filter((p) => wanted(p.site))
+    .map((p) => ({ site: p.site, check: 'assume-role', outcome: 'fail', detail: `configuration: ${p.message}` }) as CheckRow);
+  // Sites are independent: check them concurrently, print in order.
+  for (const siteRows of await Promise.all(sites.map((site) => checkSiteAccess(site, runId)))) rows.push(...siteRows);
+  const failures = rows.filter((r) => r.outcome === 'fail');
+  const write = (text: string) => process.stdout.write(redact(text));
+
+  if (flags.json) {
+    write(JSON.stringify({ runId, ok: failures.length === 0, checks: rows }, null, 2) + '\n');
+  } else {
+    write(formatTable([['site', 'check', 'result', 'detail'], ...rows.map((r) => [r.site, r.check, r.outcome === 'fail' ? 'FAIL' : r.outcome, r.detail])]));
+    write(failures.length === 0 ? `check-access: all checks passed (${sites.length} sites)\n` : `check-access: ${failures.length} checks failed\n`);
+  }
+  return failures.length === 0 ? EXIT.ok : EXIT.failed;
 }

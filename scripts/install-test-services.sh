@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the services the AWS tests run against: Ceph's RADOS Gateway (S3 + STS with
+# enforced role policies) on a single-node memstore cluster. Idempotent: does nothing
+# when the binaries are already present. Needs root on Debian/Ubuntu; elsewhere it says
+# so and exits 0 (the tests then skip with the same explanation).
+set -eu
+
+if command -v radosgw >/dev/null 2>&1 && command -v ceph-mon >/dev/null 2>&1 \
+  && command -v ceph-osd >/dev/null 2>&1 && command -v radosgw-admin >/dev/null 2>&1; then
+  echo "install-test-services: radosgw, ceph-mon, ceph-osd already installed"
+  exit 0
+fi
+if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-services: not root on Debian; install by hand: apt-get install -y radosgw ceph-mon ceph-osd" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends radosgw ceph-mon ceph-osd ceph-common >/dev/null
+echo "install-test-services: installed $(radosgw --version 2>/dev/null | head -n1)"
