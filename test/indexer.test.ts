@@ -76,10 +76,10 @@ test('RequestResponse: writes search entries for each transcript lacking them, t
 
   const entriesA = JSON.parse(await get(`search-entries/pod/${KEY_A}.json`));
   assert.deepEqual(entriesA, srtToSearchEntries(speech, { sequentialId: 1, publishedAtMs: Date.parse('2024-07-25T14:54:00.000Z') }));
-  assert.equal(entriesA[0].id, '1_6500');
-  const entriesB = JSON.parse(await get(`search-entries/pod/${KEY_B}.json`));
-  assert.equal(entriesB[0].sequentialEpisodeIdAsString, '2');
-  assert.equal(entriesB[0].episodePublishedUnixTimestamp, Date.parse('2024-08-01T08:00:00.000Z'));
+  assert.equal(entriesA[0]!.id, '1_6500');
+  const entriesB = JSON.parse(await get(`search-entries/pod/${KEY_B}.json`)) as { sequentialEpisodeIdAsString: string; episodePublishedUnixTimestamp: number }[];
+  assert.equal(entriesB[0]!.sequentialEpisodeIdAsString, '2');
+  assert.equal(entriesB[0]!.episodePublishedUnixTimestamp, Date.parse('2024-08-01T08:00:00.000Z'));
 
   const again = JSON.parse(new TextDecoder().decode((await invoke('RequestResponse')).Payload));
   assert.deepEqual(again.written, []);

@@ -100,11 +100,12 @@ export interface IndexerOptions {
 }
 
 /** A Lambda-compatible handler bound to one site's bucket. Throws (a function error) when any transcript failed. */
-export function createIndexerHandler(options: IndexerOptions = {}): (event: IndexerEvent | undefined) => Promise<IndexerResult> {
+export function createIndexerHandler(options: IndexerOptions = {}): (event: unknown) => Promise<IndexerResult> {
   let client: S3Client | undefined = options.s3 instanceof S3Client ? options.s3 : undefined;
   return async (event) => {
     // The function's own bucket wins: a payload must not point it at another site's bucket.
-    const bucket = options.bucket ?? process.env.INDEXER_BUCKET ?? event?.bucket;
+    const fromEvent = (event as IndexerEvent | undefined)?.bucket;
+    const bucket = options.bucket ?? process.env.INDEXER_BUCKET ?? (typeof fromEvent === 'string' ? fromEvent : undefined);
     if (!bucket) throw new IndexerError('no bucket: the event names none and INDEXER_BUCKET is not set');
     client ??= new S3Client({
       // The SDK's default checksums stream aws-chunked bodies some S3-compatible stores keep verbatim.
