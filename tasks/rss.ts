@@ -1,4 +1,181 @@
-// Placeholder until this step is built: the graph shows it as "skipped (not implemented)".
-import type { StepFunction } from './context.ts';
+// The rss step: for every active podcast, fetch and parse its feed (tasks/feed/), add new
+// episodes to the site's manifest, then download every manifest episode whose audio is
+// missing locally, so that earlier failures heal by themselves. One broken feed or
+// download never stops the others: each becomes a StepError naming the feed or episode.
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import type { StepContext, StepFunction } from './context.ts';
+import { mapPool } from './limiter.ts';
+import { writeFileAtomic } from './atomic.ts';
+import { errorMessage, type S3Key, type StepCounts, type StepError, type StepResult } from './types.ts';
+import { hasSafeFileKey, manifestPath, mergeFeedEpisodes, readManifest, renumber, serializeManifest, MANIFEST_KEY, type Manifest, type ManifestEpisode } from './manifest.ts';
+import { identifyEpisodes } from './feed/identity.ts';
+import { ingestFeed, type FeedFetchTuning } from './feed/ingest-feed.ts';
+import { readValidators, validatorsCachePath, writeValidators } from './feed/validators-cache.ts';
+import { downloadAudio, hostLimiter, type DownloadOptions } from './download.ts';
 
-export const rss: StepFunction | 'not-implemented' = 'not-implemented';
+export interface RssTuning {
+  fetch?: FeedFetchTuning;
+  download?: Pick<DownloadOptions, 'attempts' | 'backoffMs' | 'idleTimeoutMs' | 'maxBytes'>;
+}
+
+/** Feeds fetched at once per site (each fetch also holds a network slot). */
+const FEED_CONCURRENCY = 4;
+
+export function createRssStep(tuning: RssTuning = {}): StepFunction {
+  return async (ctx) => {
+    const podcasts = ctx.site.podcasts.filter((p) => p.status === 'active');
+    if (podcasts.length === 0) return { status: 'up-to-date', message: 'no active podcasts', counts: {}, errors: [] };
+
+    // 1. The manifest as pre-sync left it. A broken one is never overwritten.
+    const manifestFile = manifestPath(ctx.site.localDir);
+    const read = await readManifest(manifestFile);
+    if (read.kind === 'invalid') {
+      return { status: 'failed', fatal: true, message: 'episode manifest unreadable', counts: {}, errors: [{ site: ctx.site.id, step: 'rss', subject: MANIFEST_KEY, message: read.reason }] };
+    }
+    const manifest = read.manifest;
+
+    // 2. Feeds: fetch and parse concurrently, merge in config order (stable numbering).
+    const cacheFile = validatorsCachePath(ctx.options.localRoot, ctx.site.id);
+    const cache = await readValidators(cacheFile);
+    const cacheBefore = JSON.stringify(cache);
+    const outcomes = await mapPool(podcasts, FEED_CONCURRENCY, (podcast) => ingestFeed(ctx, podcast, cache, tuning.fetch));
+    const errors: StepError[] = [];
+    let snapshots = 0;
+    let episodesAdded = 0;
+    for (const outcome of outcomes) {
+      if (outcome.kind === 'failed') {
+        errors.push(outcome.error);
+        ctx.log.error(outcome.error.message);
+        continue;
+      }
+      const { podcast, feed } = outcome;
+      if (outcome.snapshotWritten) snapshots++;
+      for (const warning of feed.warnings) ctx.log.warn(`${podcast.id}: ${warning}`);
+      const { episodes, duplicates } = identifyEpisodes(feed.episodes);
+      for (const d of duplicates) ctx.log.debug(`${podcast.id}: "${d.title}" is listed twice in the feed; counted once`);
+      const merged = mergeFeedEpisodes(manifest, podcast.id, episodes, Date.now());
+      episodesAdded += merged.added.length;
+      for (const added of merged.added) ctx.log.info(`${podcast.id}: new episode "${added.title}" (${added.fileKey})`);
+    }
+
+    // 3. The manifest, only when its episodes changed.
+    const renumbered = renumber(manifest);
+    if (episodesAdded > 0 || renumbered) {
+      manifest.lastUpdated = new Date().toISOString();
+      await ctx.effect({ kind: 'write', target: MANIFEST_KEY, reason: `${episodesAdded} new episodes` }, async () => {
+        await writeFileAtomic(manifestFile, serializeManifest(manifest));
+        ctx.state.createdThisRun.add(MANIFEST_KEY as S3Key);
+      });
+    }
+    if (JSON.stringify(cache) !== cacheBefore) {
+      await ctx.effect({ kind: 'write', target: path.relative(ctx.options.localRoot, cacheFile), reason: 'remember feed validators (ETag/Last-Modified)' }, () =>
+        writeValidators(cacheFile, cache),
+      );
+    }
+
+    // 4. Audio for every episode of an active podcast that is missing locally.
+    const downloads = await downloadMissing(ctx, manifest, new Set(podcasts.map((p) => p.id)), tuning);
+    errors.push(...downloads.errors);
+
+    const counts: StepCounts = { episodesAdded, audioDownloaded: downloads.files, audioBytes: downloads.bytes };
+    const failedFeeds = outcomes.filter((o) => o.kind === 'failed').length;
+    const parts = [
+      `${podcasts.length} feed${podcasts.length === 1 ? '' : 's'}`,
+      `${episodesAdded} new episode${episodesAdded === 1 ? '' : 's'}`,
+      `${downloads.files} audio file${downloads.files === 1 ? '' : 's'} downloaded`,
+      ...(failedFeeds > 0 ? [`${failedFeeds} feed${failedFeeds === 1 ? '' : 's'} failed`] : []),
+      ...(downloads.errors.length > 0 ? [`${downloads.errors.length} download${downloads.errors.length === 1 ? '' : 's'} failed`] : []),
+    ];
+    const message = parts.join(', ');
+    if (errors.length > 0) return { status: 'failed', fatal: false, message, counts, errors } satisfies StepResult;
+    if (episodesAdded === 0 && downloads.files === 0 && snapshots === 0 && !renumbered) {
+      return { status: 'up-to-date', message: `${podcasts.length} feed${podcasts.length === 1 ? '' : 's'} checked, nothing new, all audio present`, counts, errors };
+    }
+    return { status: 'ok', message, counts, errors };
+  };
+}
+
+export const rss: StepFunction = createRssStep();
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function audioKey(episode: Pick<ManifestEpisode, 'podcastId' | 'fileKey'>): S3Key {
+  return `audio/${episode.podcastId}/${episode.fileKey}.mp3` as S3Key;
+}
+
+async function downloadMissing(ctx: StepContext, manifest: Manifest, active: Set<string>, tuning: RssTuning): Promise<{ files: number; bytes: number; errors: StepError[] }> {
+  const errors: StepError[] = [];
+  const wanted: ManifestEpisode[] = [];
+  for (const episode of manifest.episodes) {
+    if (!active.has(episode.podcastId)) continue;
+    if (!hasSafeFileKey(episode)) {
+      errors.push({ site: ctx.site.id, step: 'rss', subject: String(episode.fileKey), message: `manifest episode "${episode.title}" has an unsafe file key; not downloaded` });
+      continue;
+    }
+    const local = (key: string) => path.join(ctx.site.localDir, ...key.split('/'));
+    if (await exists(local(audioKey(episode)))) continue;
+    // A transcript means the audio already served its purpose (it may have been pruned).
+    if (await exists(local(`transcripts/${episode.podcastId}/${episode.fileKey}.srt`))) continue;
+    wanted.push(episode);
+  }
+  if (wanted.length === 0) return { files: 0, bytes: 0, errors };
+
+  let done = 0;
+  let files = 0;
+  let bytes = 0;
+  const progress = new Map<string, string>();
+  const report = () => ctx.log.activity(`downloading ${done}/${wanted.length} episodes${progress.size > 0 ? ` · ${[...progress.values()].join(' · ')}` : ''}`);
+  await mapPool(wanted, 8, async (episode) => {
+    const key = audioKey(episode);
+    const finalPath = path.join(ctx.site.localDir, ...key.split('/'));
+    try {
+      const outcome = await hostLimiter(episode.originalAudioURL).use(
+        () =>
+          ctx.limits.network.use(
+            () =>
+              ctx.effect({ kind: 'download', target: key, reason: `audio of "${episode.title}" is missing locally` }, () =>
+                downloadAudio({
+                  ...tuning.download,
+                  url: episode.originalAudioURL,
+                  finalPath,
+                  signal: ctx.signal,
+                  onProgress: (received, total) => {
+                    const mb = (n: number) => (n / 1e6).toFixed(1);
+                    progress.set(key, `${episode.fileKey.slice(0, 40)} ${total ? `${Math.floor((received / total) * 100)}% (${mb(received)}/${mb(total)} MB)` : `${mb(received)} MB`}`);
+                    report();
+                  },
+                  onRetry: (message) => ctx.log.warn(`${episode.fileKey}: ${message}`),
+                }),
+              ),
+            { signal: ctx.signal },
+          ),
+        { signal: ctx.signal },
+      );
+      if (outcome?.kind === 'downloaded') {
+        files++;
+        bytes += outcome.bytes;
+        ctx.state.createdThisRun.add(key);
+        ctx.log.info(`downloaded ${key} (${outcome.bytes} bytes${outcome.resumedFrom > 0 ? `, resumed at ${outcome.resumedFrom}` : ''})`);
+      } else if (outcome?.kind === 'failed') {
+        errors.push({ site: ctx.site.id, step: 'rss', subject: key, message: `episode "${episode.title}" (${episode.originalAudioURL}): ${outcome.reason}`, ...(outcome.status ? { code: `HTTP ${outcome.status}` } : {}) });
+        ctx.log.error(`${key}: ${outcome.reason}`);
+      }
+    } catch (error) {
+      if (ctx.signal.aborted) throw error;
+      errors.push({ site: ctx.site.id, step: 'rss', subject: key, message: `episode "${episode.title}" (${episode.originalAudioURL}): ${errorMessage(error)}` });
+    } finally {
+      done++;
+      progress.delete(key);
+      report();
+    }
+  });
+  return { files, bytes, errors };
+}
