@@ -88,8 +88,9 @@ export async function downloadAudio(options: DownloadOptions): Promise<DownloadO
     // Interrupted: keep the resume file, the next run continues from it.
     if (options.signal.aborted) throw error;
     const status = error instanceof HttpError ? error.details.status : undefined;
-    // A permanent failure (404, refused redirect, over the cap) leaves nothing worth resuming.
-    if (!isRetryable(error)) await discard(paths);
+    // A permanent failure (404, refused redirect, over the cap), or bytes without a validator
+    // to check a continuation against, leave nothing worth resuming.
+    if (!isRetryable(error) || !(await resumable(options.url, paths))) await discard(paths);
     return { kind: 'failed', reason: errorMessage(error), ...(status ? { status } : {}) };
   }
 }

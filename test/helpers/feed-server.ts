@@ -108,11 +108,11 @@ export async function startFeedServer(t?: TestContext): Promise<FeedServer> {
     res.writeHead(status, headers);
     if (req.method === 'HEAD') return void res.end();
     if (drop) {
-      res.write(body.subarray(0, route.dropAfterBytes), () => setTimeout(() => res.socket?.destroy(), 20));
+      res.write(body.subarray(0, route.dropAfterBytes), () => setTimeout(() => res.socket?.end(), 20));
       return;
     }
     if (route.lieContentLength !== undefined) {
-      res.write(body, () => setTimeout(() => res.socket?.destroy(), 20));
+      res.write(body, () => setTimeout(() => res.socket?.end(), 20));
       return;
     }
     if (route.trickle) {
