@@ -75,6 +75,7 @@ test('dates: RFC 822 variants, named zones, wrong weekdays, full month names, IS
     ['2024-03-13', '2024-03-13T00:00:00.000Z'],
     ['31 Feb 2020 10:00:00 GMT', undefined],
     ['Seg, 24 Set 2018 19:42:40 -0300', undefined], // Portuguese month names are not guessed
+    ['Fri, 20 Jan 1961 17:00:00 GMT', '1961-01-20T17:00:00.000Z'],
     ['yesterday', undefined],
     ['', undefined],
   ];

@@ -31,7 +31,8 @@ export function parseFeedDate(raw: string | undefined): Date | undefined {
 function plausible(date: Date | undefined): Date | undefined {
   if (!date || Number.isNaN(date.getTime())) return undefined;
   const year = date.getUTCFullYear();
-  return year >= 1970 && year <= 2200 ? date : undefined;
+  // Archival episodes (speeches, radio history) may carry dates long before podcasts existed.
+  return year >= 1800 && year <= 2200 ? date : undefined;
 }
 
 function parseRfc822(text: string): Date | undefined {
