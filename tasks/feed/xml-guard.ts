@@ -79,10 +79,12 @@ export function checkXml(text: string): GuardOutcome {
     else if (text.startsWith('<?', lt)) next = skipTo('?>', 'processing instruction');
     else if (text.startsWith('<!', lt)) {
       const word = /^<!([A-Za-z]*)/.exec(text.slice(lt, lt + 20))?.[1] ?? '';
+      // Quote the start of the declaration: "<!DOCTYPE html" tells an operator a web page was served.
+      const quoted = text.slice(lt, lt + 40).replace(/\s+/g, ' ').replace(/\[.*$|>.*$/, '').trim();
       return fail(
         lt,
         word.toUpperCase() === 'DOCTYPE'
-          ? 'DOCTYPE declaration refused: DTDs and entity declarations are never processed (they enable entity expansion and external fetches)'
+          ? `DOCTYPE declaration refused (${quoted}...): DTDs and entity declarations are never processed (they enable entity expansion and external fetches)`
           : `markup declaration "<!${word}" refused`,
       );
     } else if (text.startsWith('</', lt)) {
