@@ -178,3 +178,22 @@ test('a corrupt manifest is never overwritten: the step fails naming it', async 
   assert.equal(result.errors[0]!.subject, 'episode-manifest/full-episode-manifest.json');
   assert.equal(await readFile(file, 'utf8'), '{"episodes": [');
 });
+
+test('a 304 re-reads the local snapshot: a manifest lost after the snapshot was written is rebuilt without a feed download', async (t) => {
+  const server = await startFeedServer(t);
+  serveAudio(server, 'a.mp3');
+  server.set('/f.xml', { body: rssXml('F', [{ title: 'A', guid: 'a', pubDate: '2024-01-01T00:00:00Z', url: server.url('/audio/a.mp3') }]), etag: '"v1"' });
+  const dir = await tempDir(t);
+  const { site, localRoot } = await makeSite(dir, 'heal', [{ id: 'f', url: server.url('/f.xml') }]);
+  assert.equal((await step(stepContext(site, localRoot).ctx)).status, 'ok');
+  const { rm } = await import('node:fs/promises');
+  // As if the run had been killed between the snapshot and the manifest.
+  await rm(path.join(site.localDir, 'episode-manifest'), { recursive: true });
+  await rm(path.join(site.localDir, 'audio'), { recursive: true });
+  const result = await step(stepContext(site, localRoot).ctx);
+  assert.equal(result.status, 'ok');
+  assert.deepEqual(result.counts, { episodesAdded: 1, audioDownloaded: 1, audioBytes: 3000 });
+  const feedRequests = server.requestsTo('/f.xml');
+  assert.equal(feedRequests.length, 2);
+  assert.equal(feedRequests[1]!.headers['if-none-match'], '"v1"', 'answered 304, snapshot parsed locally');
+});
