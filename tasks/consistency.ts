@@ -1,4 +1,58 @@
-// Placeholder until this step is built: the graph shows it as "skipped (not implemented)".
+// consistency (DESIGN §1): a read-only report of local vs bucket after pre-sync, per
+// folder: localOnly (upload will send them), s3Only (pre-sync could not fetch them),
+// consistent, and conflicts with their reason and newer side. Reuses the run's listing.
 import type { StepFunction } from './context.ts';
+import type { StepResult } from './types.ts';
+import { countByFolder, type SyncDiff } from './storage/diff.ts';
+import { compareWithListing } from './storage/compare.ts';
+import { bucketListing, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 
-export const consistency: StepFunction | 'not-implemented' = 'not-implemented';
+export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
+  const listed = await bucketListing(ctx, 'consistency');
+  if (!listed.ok) return listed.result;
+  const cache = await loadCache(ctx);
+  // A fresh local scan: it reflects what pre-sync just downloaded.
+  const { diff } = await compareWithListing({
+    localDir: ctx.site.localDir,
+    folders: ctx.options.syncFolders,
+    listing: listed.listing,
+    cache,
+    signal: ctx.signal,
+    log: ctx.log,
+  });
+  await saveCache(ctx, cache);
+
+  logConflicts(ctx, diff.conflicts, 'report');
+  const byFolder = countByFolder(diff, ctx.options.syncFolders);
+  for (const [folder, c] of Object.entries(byFolder)) {
+    if (c.localOnly + c.s3Only + c.conflicts + c.consistent === 0) continue;
+    ctx.log.debug(`${folder}: ${c.consistent} consistent, ${c.localOnly} local-only, ${c.s3Only} s3-only, ${c.conflicts} conflicts`);
+  }
+  if (ctx.options.verbose) {
+    for (const f of diff.localOnly) ctx.log.debug(`local-only ${f.key}`);
+    for (const f of diff.s3Only) ctx.log.debug(`s3-only ${f.key}`);
+  }
+  const counts = {
+    localOnly: diff.localOnly.length,
+    s3Only: diff.s3Only.length,
+    consistent: diff.consistent.length,
+    conflicts: diff.conflicts.length,
+  };
+  const detail: ConsistencyDetail = { byFolder, diff };
+  const differences = counts.localOnly + counts.s3Only + counts.conflicts;
+  if (differences === 0) {
+    return { status: 'up-to-date', message: `all ${counts.consistent} files consistent`, counts, errors: [], detail };
+  }
+  const message = [
+    `${counts.consistent} consistent`,
+    `${counts.localOnly} local-only`,
+    `${counts.s3Only} s3-only`,
+    `${counts.conflicts} conflict${counts.conflicts === 1 ? '' : 's'}`,
+  ].join(', ');
+  return { status: 'ok', message, counts, errors: [], detail };
+};
+
+export interface ConsistencyDetail {
+  byFolder: ReturnType<typeof countByFolder>;
+  diff: SyncDiff;
+}

@@ -1,4 +1,64 @@
-// Placeholder until this step is built: the graph shows it as "skipped (not implemented)".
+// pre-sync (DESIGN §1, §4): list the bucket once for the whole run, then bring down every
+// object the local tree lacks and every conflict the bucket wins (newer side wins). A file
+// that fails stays missing and is reported; the others go on. Nothing is deleted.
+import path from 'node:path';
 import type { StepFunction } from './context.ts';
+import { formatBytes } from './summary.ts';
+import type { StepResult } from './types.ts';
+import { planTransfers } from './storage/diff.ts';
+import { compareWithListing } from './storage/compare.ts';
+import { downloadObject } from './storage/download.ts';
+import { bucketListing, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
+import { runTransfers } from './storage/transfers.ts';
 
-export const preSync: StepFunction | 'not-implemented' = 'not-implemented';
+export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
+  // Phase 1: the run's one listing (consistency and upload reuse it). No listing, no run.
+  const listed = await bucketListing(ctx, 'pre-sync', { fresh: true });
+  if (!listed.ok) return listed.result;
+  const { listing } = listed;
+
+  // Phase 2: compare with the local tree.
+  const cache = await loadCache(ctx);
+  const { diff } = await compareWithListing({
+    localDir: ctx.site.localDir,
+    folders: ctx.options.syncFolders,
+    listing,
+    cache,
+    signal: ctx.signal,
+    log: ctx.log,
+  });
+  const planned = planTransfers(diff, 'download');
+  logConflicts(ctx, diff.conflicts, 'download');
+  if (planned.length === 0) {
+    await saveCache(ctx, cache);
+    return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [] };
+  }
+
+  // Phase 3: the downloads, through the shared network limiter.
+  const s3 = ctx.clients.s3();
+  const bucket = ctx.site.automation.bucket;
+  const outcome = await runTransfers(ctx, 'download', planned, async (transfer, onProgress) => {
+    const result = await downloadObject({
+      s3,
+      bucket,
+      object: transfer.remote!,
+      destPath: path.join(ctx.site.localDir, ...transfer.key.split('/')),
+      signal: ctx.signal,
+      log: ctx.log,
+      onProgress,
+    });
+    cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
+  });
+  await saveCache(ctx, cache);
+
+  const plannedBytes = planned.reduce((sum, t) => sum + t.size, 0);
+  if (ctx.options.dryRun) {
+    return { status: 'ok', message: `would download ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [] };
+  }
+  const counts = { downloaded: outcome.counts };
+  const done = `downloaded ${outcome.done.length} files (${formatBytes(outcome.bytes)})`;
+  if (outcome.errors.length > 0) {
+    return { status: 'failed', fatal: false, message: `${done}; ${outcome.errors.length} failed`, counts, errors: outcome.errors };
+  }
+  return { status: 'ok', message: done, counts, errors: [] };
+};

@@ -1,8 +1,127 @@
-// Placeholder until this command is built.
+// `consistency`: the read-only gap report, local folder vs bucket, per site and folder.
+// Lists each bucket (one listing per synced folder, no per-object requests), scans the
+// local tree, hashes only same-size pairs the hash cache does not know, and prints counts
+// (file lists with --verbose; everything with --json). Transfers nothing. Exit 1 when a
+// site cannot be listed or its config is broken; 2 for an unknown --sites id.
 import type { CommonFlags } from '../cli.ts';
+import { createSiteClients } from '../aws/clients.ts';
+import { loadAutomationEnv } from '../aws/env.ts';
+import { Logger, type LogSink } from '../log.ts';
+import { discoverSites, type SiteConfig } from '../site-config.ts';
+import { formatBytes } from '../summary.ts';
 import { EXIT } from '../types.ts';
+import { compareWithListing } from '../storage/compare.ts';
+import { countByFolder, type FolderDiff, type SyncDiff } from '../storage/diff.ts';
+import { describeError, errorCode } from '../storage/errors.ts';
+import { HashCache, hashCachePath } from '../storage/hash-cache.ts';
+import { listBucket } from '../storage/listing.ts';
+import { formatTable } from './sites.ts';
 
-export async function consistencyCommand(_flags: CommonFlags): Promise<number> {
-  process.stderr.write('consistency: not implemented yet\n');
-  return EXIT.failed;
+type SiteReport =
+  | { site: string; status: 'compared'; bucket: string; localDir: string; folders: Record<string, FolderDiff>; diff: SyncDiff }
+  | { site: string; status: 'failed'; bucket?: string; error: string; code?: string };
+
+export async function consistencyCommand(flags: CommonFlags & { syncFolders: string[] }): Promise<number> {
+  loadAutomationEnv();
+  const { sites, problems } = await discoverSites(flags.sitesRoot, flags.localRoot);
+  if (flags.sites) {
+    const known = [...sites.map((s) => s.id as string), ...problems.map((p) => p.site)];
+    const unknown = flags.sites.filter((id) => !known.includes(id));
+    if (unknown.length > 0) {
+      process.stderr.write(`error: --sites: unknown site ${unknown.map((u) => `"${u}"`).join(', ')}; known sites: ${known.join(', ') || '(none)'}\n`);
+      return EXIT.usage;
+    }
+  }
+  const wanted = (id: string) => !flags.sites || flags.sites.includes(id);
+  const reports: SiteReport[] = problems
+    .filter((p) => wanted(p.site))
+    .map((p) => ({ site: p.site, status: 'failed', error: `${p.configPath}: ${p.message}`, code: 'config' }));
+  // Sites are independent: compare them concurrently.
+  reports.push(...(await Promise.all(sites.filter((s) => wanted(s.id)).map((site) => compareSite(site, flags)))));
+  reports.sort((a, b) => a.site.localeCompare(b.site));
+
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ schema: 'podcast-ingest/consistency@1', sites: reports.map(toJson) }, null, 2) + '\n');
+  } else {
+    process.stdout.write(renderTable(reports, flags.syncFolders));
+    if (flags.verbose) process.stdout.write(renderLists(reports));
+    for (const r of reports) if (r.status === 'failed') process.stderr.write(`error: site "${r.site}": ${r.error}\n`);
+  }
+  if (reports.length === 0) process.stderr.write(`no sites under ${flags.sitesRoot}\n`);
+  return reports.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
+}
+
+async function compareSite(site: SiteConfig, flags: CommonFlags & { syncFolders: string[] }): Promise<SiteReport> {
+  const { bucket } = site.automation;
+  // Warnings (unsafe bucket keys) go to stderr; progress is not shown.
+  const sink: LogSink = (event) => {
+    if (event.level === 'warn' || event.level === 'error') process.stderr.write(`${event.level}: site "${site.id}": ${event.message}\n`);
+  };
+  const log = new Logger([sink], { site: site.id, step: 'consistency' });
+  const signal = new AbortController().signal;
+  try {
+    const clients = createSiteClients(site, `consistency-${process.pid}`);
+    const listing = await listBucket({ s3: clients.s3(), bucket, folders: flags.syncFolders, signal, log });
+    const cache = await HashCache.load(hashCachePath(flags.localRoot, site.id));
+    const { diff } = await compareWithListing({ localDir: site.localDir, folders: flags.syncFolders, listing, cache, signal, log });
+    // Only the hash cache is written (atomically): hashing again next time is all it saves.
+    await cache.save().catch(() => undefined);
+    return { site: site.id, status: 'compared', bucket, localDir: site.localDir, folders: countByFolder(diff, flags.syncFolders), diff };
+  } catch (error) {
+    return { site: site.id, status: 'failed', bucket, error: `cannot list bucket ${bucket}: ${describeError(error)}`, code: errorCode(error) };
+  }
+}
+
+function renderTable(reports: SiteReport[], folders: string[]): string {
+  const rows = [['site', 'folder', 'local-only', 's3-only', 'consistent', 'conflicts']];
+  for (const r of reports) {
+    if (r.status === 'failed') {
+      rows.push([r.site, '(failed)', '-', '-', '-', '-']);
+      continue;
+    }
+    for (const folder of folders) {
+      const c = r.folders[folder]!;
+      rows.push([r.site, folder, String(c.localOnly), String(c.s3Only), String(c.consistent), String(c.conflicts)]);
+    }
+  }
+  return formatTable(rows);
+}
+
+function renderLists(reports: SiteReport[]): string {
+  const lines: string[] = [];
+  for (const r of reports) {
+    if (r.status !== 'compared') continue;
+    for (const f of r.diff.localOnly) lines.push(`${r.site}  local-only  ${f.key}  (${formatBytes(f.size)})`);
+    for (const f of r.diff.s3Only) lines.push(`${r.site}  s3-only     ${f.key}  (${formatBytes(f.size)})`);
+    for (const c of r.diff.conflicts) lines.push(`${r.site}  conflict    ${c.key}  (${c.detail})`);
+  }
+  return lines.length > 0 ? '\n' + lines.join('\n') + '\n' : '';
+}
+
+function toJson(r: SiteReport) {
+  if (r.status === 'failed') return r;
+  const file = (f: { key: string; size: number; modified: Date; md5?: string }) => ({
+    key: f.key,
+    size: f.size,
+    modified: f.modified.toISOString(),
+    ...(f.md5 ? { md5: f.md5 } : {}),
+  });
+  return {
+    site: r.site,
+    status: r.status,
+    bucket: r.bucket,
+    localDir: r.localDir,
+    folders: r.folders,
+    localOnly: r.diff.localOnly.map(file),
+    s3Only: r.diff.s3Only.map(file),
+    consistent: r.diff.consistent.map((c) => c.local.key),
+    conflicts: r.diff.conflicts.map((c) => ({
+      key: c.key,
+      reason: c.reason,
+      newer: c.newer,
+      detail: c.detail,
+      local: file(c.local),
+      bucket: file(c.remote),
+    })),
+  };
 }

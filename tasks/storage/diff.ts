@@ -1,0 +1,214 @@
+// The decision core of sync, as pure functions over two listings (DESIGN §4, rclone's
+// march): compare one key's two sides, merge two listings into localOnly / s3Only /
+// consistent / conflicts, and decide per direction whether a file moves and why.
+// Everything here is data in, data out: the table tests in test/sync-diff.test.ts pin it.
+import type { StoredFile } from '../context.ts';
+import type { S3Key } from '../types.ts';
+import { formatBytes } from '../summary.ts';
+import { topFolder } from './ignore.ts';
+
+/** A scanned local file. */
+export interface LocalFile extends StoredFile {
+  /** Absolute path on disk. */
+  path: string;
+  /** stat mtimeMs, the hash cache's key (more precise than `modified`). */
+  mtimeMs: number;
+  /** The bucket's ETag for exactly this version when it was last transferred (hash cache). */
+  knownEtag?: string;
+}
+
+export type ConflictReason = 'size' | 'checksum';
+/** Which side changed last. S3 times have one-second resolution: within it, `same`. */
+export type Newer = 'local' | 'bucket' | 'same';
+
+export type Comparison =
+  | { kind: 'local-only'; key: S3Key; local: LocalFile }
+  | { kind: 's3-only'; key: S3Key; remote: StoredFile }
+  | { kind: 'consistent'; key: S3Key; local: LocalFile; remote: StoredFile; basis: 'md5' | 'etag' | 'size' }
+  | Conflict;
+
+export interface Conflict {
+  kind: 'conflict';
+  key: S3Key;
+  local: LocalFile;
+  remote: StoredFile;
+  reason: ConflictReason;
+  newer: Newer;
+  /** "size 12 B locally, 15 B in the bucket; bucket newer" */
+  detail: string;
+}
+
+export interface SyncDiff {
+  localOnly: LocalFile[];
+  s3Only: StoredFile[];
+  consistent: { local: LocalFile; remote: StoredFile }[];
+  conflicts: Conflict[];
+}
+
+export type Direction = 'download' | 'upload';
+export interface Decision {
+  transfer: boolean;
+  reason: string;
+}
+
+/**
+ * Whether the local MD5 must be computed before `compareFile` can decide: same size, the
+ * bucket's ETag is a plain MD5, and the cache does not already vouch for this version.
+ */
+export function needsHash(local: LocalFile, remote: StoredFile): boolean {
+  return local.md5 === undefined && local.size === remote.size && remote.md5 !== undefined && local.knownEtag !== remote.etag;
+}
+
+export function newerSide(local: StoredFile, remote: StoredFile): Newer {
+  const l = Math.floor(local.modified.getTime() / 1000);
+  const r = Math.floor(remote.modified.getTime() / 1000);
+  return l > r ? 'local' : r > l ? 'bucket' : 'same';
+}
+
+/** Compare one key's two sides. Same size and (where known) same checksum = consistent. */
+export function compareFile(local: LocalFile | undefined, remote: StoredFile | undefined): Comparison {
+  if (local && !remote) return { kind: 'local-only', key: local.key, local };
+  if (remote && !local) return { kind: 's3-only', key: remote.key, remote };
+  if (!local || !remote) throw new Error('compareFile needs at least one side');
+  const key = local.key;
+  const conflict = (reason: ConflictReason, what: string): Conflict => {
+    const newer = newerSide(local, remote);
+    const side = newer === 'same' ? 'same modification time' : `${newer} newer`;
+    return { kind: 'conflict', key, local, remote, reason, newer, detail: `${what}; ${side}` };
+  };
+  if (local.size !== remote.size) {
+    return conflict('size', `size ${formatBytes(local.size)} locally, ${formatBytes(remote.size)} in the bucket`);
+  }
+  if (local.md5 !== undefined && remote.md5 !== undefined && local.md5 === remote.md5) {
+    return { kind: 'consistent', key, local, remote, basis: 'md5' };
+  }
+  if (local.knownEtag !== undefined && remote.etag !== undefined && local.knownEtag === remote.etag) {
+    return { kind: 'consistent', key, local, remote, basis: 'etag' };
+  }
+  if (local.md5 !== undefined && remote.md5 !== undefined) {
+    return conflict('checksum', `same size, MD5 ${local.md5.slice(0, 8)}… locally, ${remote.md5.slice(0, 8)}… in the bucket`);
+  }
+  if (local.knownEtag !== undefined && remote.etag !== undefined) {
+    // Multipart object whose ETag changed since this local version was transferred.
+    return conflict('checksum', `same size, bucket ETag changed since the last transfer`);
+  }
+  // Nothing to compare beyond the size (multipart ETag, file never hashed).
+  return { kind: 'consistent', key, local, remote, basis: 'size' };
+}
+
+/** Merge two listings (any order) into the four sets, each sorted by key. */
+export function diffListings(local: readonly LocalFile[], remote: readonly StoredFile[]): SyncDiff {
+  const remoteByKey = new Map(remote.map((f) => [f.key as string, f]));
+  const diff: SyncDiff = { localOnly: [], s3Only: [], consistent: [], conflicts: [] };
+  const seen = new Set<string>();
+  for (const file of local) {
+    seen.add(file.key);
+    const c = compareFile(file, remoteByKey.get(file.key));
+    switch (c.kind) {
+      case 'local-only':
+        diff.localOnly.push(c.local);
+        break;
+      case 'consistent':
+        diff.consistent.push({ local: c.local, remote: c.remote });
+        break;
+      case 'conflict':
+        diff.conflicts.push(c);
+        break;
+      case 's3-only':
+        throw new Error('unreachable: a local file cannot be s3-only');
+      default:
+        return unreachableComparison(c);
+    }
+  }
+  for (const file of remote) if (!seen.has(file.key)) diff.s3Only.push(file);
+  const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  diff.localOnly.sort(byKey);
+  diff.s3Only.sort(byKey);
+  diff.consistent.sort((a, b) => byKey(a.local, b.local));
+  diff.conflicts.sort(byKey);
+  return diff;
+}
+
+function unreachableComparison(c: never): never {
+  throw new Error(`unreachable comparison ${JSON.stringify(c)}`);
+}
+
+/**
+ * The one place that decides whether a file moves, and why. pre-sync downloads what the
+ * bucket alone has and conflicts the bucket wins (newer, or a tie: the bucket is the copy
+ * every other machine sees); upload sends what only exists locally and conflicts where the
+ * local side is newer. Nothing is ever deleted.
+ */
+export function needsTransfer(c: Comparison, direction: Direction): Decision {
+  switch (c.kind) {
+    case 'consistent':
+      return { transfer: false, reason: `consistent (${c.basis === 'size' ? 'same size' : `same size and ${c.basis === 'md5' ? 'MD5' : 'ETag'}`})` };
+    case 's3-only':
+      return direction === 'download' ? { transfer: true, reason: 'missing locally' } : { transfer: false, reason: 'only in the bucket' };
+    case 'local-only':
+      return direction === 'upload' ? { transfer: true, reason: 'missing in the bucket' } : { transfer: false, reason: 'only local' };
+    case 'conflict': {
+      const bucketWins = c.newer !== 'local';
+      if (direction === 'download') {
+        return bucketWins
+          ? { transfer: true, reason: `conflict (${c.detail}): bucket wins` }
+          : { transfer: false, reason: `conflict (${c.detail}): local wins, left for upload` };
+      }
+      return bucketWins
+        ? { transfer: false, reason: `conflict (${c.detail}): bucket wins, left for pre-sync` }
+        : { transfer: true, reason: `conflict (${c.detail}): local wins` };
+    }
+    default:
+      return unreachableComparison(c);
+  }
+}
+
+export interface PlannedTransfer {
+  key: S3Key;
+  size: number;
+  reason: string;
+  local?: LocalFile;
+  remote?: StoredFile;
+}
+
+/** The transfers one direction needs, with their reasons, in key order. */
+export function planTransfers(diff: SyncDiff, direction: Direction): PlannedTransfer[] {
+  const comparisons: Comparison[] = [
+    ...diff.localOnly.map((local): Comparison => ({ kind: 'local-only', key: local.key, local })),
+    ...diff.s3Only.map((remote): Comparison => ({ kind: 's3-only', key: remote.key, remote })),
+    ...diff.conflicts,
+  ];
+  const planned: PlannedTransfer[] = [];
+  for (const c of comparisons) {
+    const decision = needsTransfer(c, direction);
+    if (!decision.transfer) continue;
+    const local = c.kind === 's3-only' ? undefined : c.local;
+    const remote = c.kind === 'local-only' ? undefined : c.remote;
+    const size = direction === 'download' ? remote!.size : local!.size;
+    planned.push({ key: c.key, size, reason: decision.reason, local, remote });
+  }
+  planned.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return planned;
+}
+
+export interface FolderDiff {
+  localOnly: number;
+  s3Only: number;
+  consistent: number;
+  conflicts: number;
+}
+
+/** Per top-level folder counts, every synced folder present (zeros included). */
+export function countByFolder(diff: SyncDiff, folders: readonly string[]): Record<string, FolderDiff> {
+  const out: Record<string, FolderDiff> = {};
+  for (const folder of folders) out[folder] = { localOnly: 0, s3Only: 0, consistent: 0, conflicts: 0 };
+  const bump = (key: string, field: keyof FolderDiff) => {
+    const folder = (out[topFolder(key)] ??= { localOnly: 0, s3Only: 0, consistent: 0, conflicts: 0 });
+    folder[field]++;
+  };
+  for (const f of diff.localOnly) bump(f.key, 'localOnly');
+  for (const f of diff.s3Only) bump(f.key, 's3Only');
+  for (const f of diff.consistent) bump(f.local.key, 'consistent');
+  for (const f of diff.conflicts) bump(f.key, 'conflicts');
+  return out;
+}

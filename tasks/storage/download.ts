@@ -1,0 +1,88 @@
+// One object from the bucket to its local path: streamed (memory stays flat whatever the
+// size) through an MD5 into a temporary file that is renamed into place only when every
+// byte arrived; the file's mtime becomes the object's LastModified (DESIGN §4).
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createAtomicFile } from '../atomic.ts';
+import type { StoredFile } from '../context.ts';
+import type { Logger } from '../log.ts';
+import { VerificationError } from './errors.ts';
+import { cleanEtag, md5FromEtag } from './listing.ts';
+import { guarded, withStorageRetry } from './watchdog.ts';
+
+export interface DownloadInput {
+  s3: S3Client;
+  bucket: string;
+  /** The object as listed. */
+  object: StoredFile;
+  destPath: string;
+  signal: AbortSignal;
+  log: Logger;
+  /** Bytes received so far in this attempt (restarts at 0 on a retry). */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface DownloadResult {
+  size: number;
+  md5: string;
+  etag?: string;
+  modified: Date;
+  /** The final file's stat mtimeMs (the hash cache key). */
+  mtimeMs: number;
+}
+
+export function downloadObject(input: DownloadInput): Promise<DownloadResult> {
+  const what = `download ${input.object.key}`;
+  return withStorageRetry(() => guarded(what, input.signal, (watchdog) => attempt(input, watchdog)), {
+    signal: input.signal,
+    log: input.log,
+    what,
+  });
+}
+
+async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; touch(): void }): Promise<DownloadResult> {
+  const { object } = input;
+  const response = await input.s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: object.key }), {
+    abortSignal: watchdog.signal,
+  });
+  watchdog.touch();
+  const body = response.Body as Readable | undefined;
+  if (!body) throw new VerificationError(`GetObject ${object.key} returned no body`);
+
+  const hash = createHash('md5');
+  let received = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      received += chunk.length;
+      watchdog.touch();
+      input.onProgress?.(received);
+      callback(null, chunk);
+    },
+  });
+  const file = await createAtomicFile(input.destPath);
+  try {
+    await pipeline(body, meter, file.stream, { signal: watchdog.signal });
+    const expected = response.ContentLength ?? object.size;
+    if (received !== expected) {
+      throw new VerificationError(`${object.key}: received ${received} bytes, expected ${expected}`);
+    }
+    const md5 = hash.digest('hex');
+    const etag = cleanEtag(response.ETag) ?? object.etag;
+    // A plain ETag that differs from the content's MD5 is not corruption: SSE-KMS objects
+    // and some servers' multipart objects have such ETags. The length check above is what
+    // catches a cut-off transfer; the hash cache remembers this ETag for this version.
+    if (md5FromEtag(etag) && etag !== md5) input.log.debug(`${object.key}: ETag ${etag} is not the content MD5 ${md5}`);
+    // The listing's time is more precise than the Last-Modified header (whole seconds).
+    const modified = etag === object.etag ? object.modified : (response.LastModified ?? object.modified);
+    await file.commit({ mtime: modified });
+    const info = await stat(input.destPath);
+    return { size: received, md5, etag, modified, mtimeMs: info.mtimeMs };
+  } catch (error) {
+    await file.abort();
+    throw error;
+  }
+}

@@ -1,0 +1,69 @@
+// What the three sync steps share around the storage layer: the run's one bucket listing
+// (ctx.state.bucketListing), the failure a step returns when the bucket cannot be listed,
+// the hash cache's load and save, and the conflict log line.
+import type { StepContext, StoredFile } from '../context.ts';
+import type { StepName, StepResult } from '../types.ts';
+import type { Conflict, Direction } from './diff.ts';
+import { needsTransfer } from './diff.ts';
+import { describeError, errorCode } from './errors.ts';
+import { HashCache, hashCachePath } from './hash-cache.ts';
+import { listBucket } from './listing.ts';
+
+export type ListingOutcome = { ok: true; listing: StoredFile[] } | { ok: false; result: StepResult };
+
+/** The listing pre-sync took, or a fresh one when pre-sync did not run (--only/--skip). */
+export async function bucketListing(ctx: StepContext, step: StepName, options: { fresh?: boolean } = {}): Promise<ListingOutcome> {
+  if (ctx.state.bucketListing && !options.fresh) return { ok: true, listing: ctx.state.bucketListing };
+  const bucket = ctx.site.automation.bucket;
+  ctx.log.activity(`listing s3://${bucket}`);
+  try {
+    const listing = await listBucket({
+      s3: ctx.clients.s3(),
+      bucket,
+      folders: ctx.options.syncFolders,
+      signal: ctx.signal,
+      log: ctx.log,
+    });
+    ctx.state.bucketListing = listing;
+    ctx.log.debug(`listed ${listing.length} objects in s3://${bucket}`);
+    return { ok: true, listing };
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    const message = `cannot list bucket ${bucket}: ${describeError(error)}`;
+    return {
+      ok: false,
+      result: {
+        status: 'failed',
+        fatal: true,
+        message,
+        counts: {},
+        errors: [{ site: ctx.site.id, step, subject: `s3://${bucket}`, message, code: errorCode(error) }],
+      },
+    };
+  }
+}
+
+export function loadCache(ctx: StepContext): Promise<HashCache> {
+  return HashCache.load(hashCachePath(ctx.options.localRoot, ctx.site.id));
+}
+
+/** Save the cache; a dry run writes nothing, and a failure only costs hashing next time. */
+export async function saveCache(ctx: StepContext, cache: HashCache): Promise<void> {
+  if (ctx.options.dryRun) return;
+  try {
+    await cache.save();
+  } catch (error) {
+    ctx.log.warn(`cannot save the hash cache ${cache.file}: ${describeError(error)}`);
+  }
+}
+
+/** One warning per conflict, saying why and what this step does about it. */
+export function logConflicts(ctx: StepContext, conflicts: readonly Conflict[], direction: Direction | 'report'): void {
+  for (const conflict of conflicts) {
+    const what =
+      direction === 'report'
+        ? `conflict ${conflict.key}: ${conflict.detail}`
+        : `${conflict.key}: ${needsTransfer(conflict, direction).reason}`;
+    ctx.log.warn(what);
+  }
+}

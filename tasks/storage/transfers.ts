@@ -1,0 +1,78 @@
+// The bounded transfer pool shared by pre-sync and upload: every transfer holds one slot of
+// the shared network limiter, passes the dry-run gate, reports progress, and fails alone
+// (one StepError per file; the others go on). Only the run's abort stops the pool.
+import type { StepContext } from '../context.ts';
+import { mapPool } from '../limiter.ts';
+import { formatBytes } from '../summary.ts';
+import type { StepError, TransferCount } from '../types.ts';
+import type { Direction, PlannedTransfer } from './diff.ts';
+import { describeError, errorCode } from './errors.ts';
+import { topFolder } from './ignore.ts';
+
+export interface TransferOutcome {
+  /** Transfers that completed (none in a dry run). */
+  done: PlannedTransfer[];
+  errors: StepError[];
+  /** Per top-level folder: files and bytes moved. */
+  counts: Record<string, TransferCount>;
+  bytes: number;
+}
+
+const VERB: Record<Direction, string> = { download: 'downloading', upload: 'uploading' };
+
+export async function runTransfers(
+  ctx: StepContext,
+  direction: Direction,
+  planned: readonly PlannedTransfer[],
+  perform: (transfer: PlannedTransfer, onProgress: (bytes: number) => void) => Promise<void>,
+): Promise<TransferOutcome> {
+  const outcome: TransferOutcome = { done: [], errors: [], counts: {}, bytes: 0 };
+  const bucket = ctx.site.automation.bucket;
+  const totalBytes = planned.reduce((sum, t) => sum + t.size, 0);
+  const inFlight = new Map<string, number>();
+  let finished = 0;
+  let lastActivity = 0;
+  const report = (force = false) => {
+    const now = Date.now();
+    if (!force && now - lastActivity < 1000) return;
+    lastActivity = now;
+    const moving = [...inFlight.values()].reduce((a, b) => a + b, 0);
+    ctx.log.activity(`${VERB[direction]} ${finished}/${planned.length} files, ${formatBytes(outcome.bytes + moving)} of ${formatBytes(totalBytes)}`);
+  };
+  report(true);
+
+  // Largest first: long transfers start early and small ones fill the gaps.
+  const ordered = [...planned].sort((a, b) => b.size - a.size || (a.key < b.key ? -1 : 1));
+  await mapPool(ordered, ctx.limits.network.capacity, async (transfer) => {
+    const target = `s3://${bucket}/${transfer.key}`;
+    try {
+      await ctx.limits.network.use(
+        () =>
+          ctx.effect({ kind: direction, target, reason: transfer.reason }, async () => {
+            ctx.log.debug(`${direction} ${transfer.key}: ${transfer.reason}`);
+            await perform(transfer, (bytes) => {
+              inFlight.set(transfer.key, bytes);
+              report();
+            });
+            outcome.done.push(transfer);
+            outcome.bytes += transfer.size;
+            const folder = (outcome.counts[topFolder(transfer.key)] ??= { files: 0, bytes: 0 });
+            folder.files++;
+            folder.bytes += transfer.size;
+          }),
+        { signal: ctx.signal },
+      );
+    } catch (error) {
+      // The run's abort ends the step (the graph records "interrupted").
+      if (ctx.signal.aborted) throw error;
+      const message = `${direction} failed: ${describeError(error)}`;
+      ctx.log.error(`${transfer.key}: ${message}`);
+      outcome.errors.push({ site: ctx.site.id, step: direction === 'download' ? 'pre-sync' : 'upload', subject: transfer.key, message, code: errorCode(error) });
+    } finally {
+      inFlight.delete(transfer.key);
+      finished++;
+      report(finished === planned.length);
+    }
+  });
+  return outcome;
+}

@@ -1,0 +1,82 @@
+// Stall detection and the retry policy for storage requests. The SDK's socket timeout is
+// long (minutes) and does not cover a server that accepts a request and then goes silent;
+// the watchdog aborts an attempt that made no progress for `stallMs` and turns that into
+// a transient error, so withRetry tries again. The run's own abort stays an abort.
+import { isTransientError, withRetry } from '../retry.ts';
+import type { Logger } from '../log.ts';
+import { StallError, describeError } from './errors.ts';
+
+const DEFAULT_STALL_MS = 60_000;
+
+/** Stall timeout; INGEST_STALL_TIMEOUT_MS overrides it (the fault-injection tests use a few seconds). */
+export function stallTimeoutMs(): number {
+  const fromEnv = Number(process.env.INGEST_STALL_TIMEOUT_MS);
+  return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_STALL_MS;
+}
+
+export interface Watchdog {
+  /** Aborts when the run aborts or when no progress was reported for the stall timeout. */
+  readonly signal: AbortSignal;
+  /** Report progress (bytes moved): restarts the stall timer. */
+  touch(): void;
+}
+
+/**
+ * Run one attempt of `fn` under a watchdog. `budgetMs` extends the first deadline for
+ * requests that report no progress while they run (a PutObject of a buffer).
+ */
+export async function guarded<T>(
+  what: string,
+  parent: AbortSignal,
+  fn: (watchdog: Watchdog) => Promise<T>,
+  options: { stallMs?: number; budgetMs?: number } = {},
+): Promise<T> {
+  const stallMs = options.stallMs ?? stallTimeoutMs();
+  const controller = new AbortController();
+  let stalled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (ms: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      controller.abort(new StallError(what, ms));
+    }, ms);
+  };
+  const onParentAbort = () => controller.abort(parent.reason);
+  parent.throwIfAborted();
+  parent.addEventListener('abort', onParentAbort, { once: true });
+  arm(stallMs + (options.budgetMs ?? 0));
+  try {
+    return await fn({ signal: controller.signal, touch: () => arm(stallMs) });
+  } catch (error) {
+    if (stalled && !parent.aborted) throw new StallError(what, stallMs);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    parent.removeEventListener('abort', onParentAbort);
+  }
+}
+
+export interface StorageRetryOptions {
+  signal: AbortSignal;
+  log: Logger;
+  /** What is being retried, for the log line ("download audio/x.mp3"). */
+  what: string;
+  attempts?: number;
+  /** Errors worth another attempt besides the transient ones. */
+  alsoRetry?: (error: unknown) => boolean;
+}
+
+/** Exponential backoff with full jitter on throttling, 5xx, timeouts, resets and failed verifications. */
+export function withStorageRetry<T>(fn: (attempt: number) => Promise<T>, options: StorageRetryOptions): Promise<T> {
+  return withRetry(fn, {
+    attempts: options.attempts ?? 6,
+    baseMs: 300,
+    maxMs: 8_000,
+    signal: options.signal,
+    retryable: (error) => isTransientError(error) || (options.alsoRetry?.(error) ?? false),
+    onRetry: (error, attempt, delayMs) => {
+      options.log.debug(`${options.what}: attempt ${attempt} failed (${describeError(error)}); retrying in ${delayMs}ms`);
+    },
+  });
+}

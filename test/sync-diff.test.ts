@@ -1,0 +1,181 @@
+// The decision core of sync as tables: ignore rules, compareFile / needsTransfer (every
+// outcome and its reason), the listing merge, the hash cache and content types.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { StoredFile } from '../tasks/context.ts';
+import type { S3Key } from '../tasks/types.ts';
+import { ignoreReason } from '../tasks/storage/ignore.ts';
+import { compareFile, diffListings, needsHash, needsTransfer, planTransfers, countByFolder, type LocalFile } from '../tasks/storage/diff.ts';
+import { HashCache, md5File } from '../tasks/storage/hash-cache.ts';
+import { md5FromEtag, cleanEtag } from '../tasks/storage/listing.ts';
+import { contentTypeFor } from '../tasks/storage/upload-file.ts';
+import { scanLocal } from '../tasks/storage/scan.ts';
+import { errorCode, describeError } from '../tasks/storage/errors.ts';
+import { tempDir } from './helpers/temp.ts';
+
+const FOLDERS = ['audio', 'transcripts', 'search-entries', 'search-index', 'episode-manifest', 'rss'];
+
+test('ignore rules are the same for every key, local or bucket', () => {
+  const table: [string, ReturnType<typeof ignoreReason>][] = [
+    ['audio/p/2024-07-25_Title--1721921400000.mp3', undefined],
+    ['transcripts/p/2020-01-01_legacy-title.srt', undefined],
+    ['episode-manifest/full-episode-manifest.json', undefined],
+    ['search-index/deep/nested/file.bin', undefined],
+    ['audio/p/', 'directory-marker'],
+    ['audio/', 'directory-marker'],
+    ['audio/p/.DS_Store', 'dot-file'],
+    ['audio/.hidden/x.mp3', 'dot-file'],
+    ['audio/p/.x.mp3.1234-abcd.partial', 'dot-file'],
+    ['audio/p/x.mp3.partial', 'temporary'],
+    ['audio/p/x.mp3.tmp', 'temporary'],
+    ['audio/p/x.mp3.part', 'temporary'],
+    ['audio/p/x.mp3.download', 'temporary'],
+    ['audio/../../etc/passwd', 'unsafe'],
+    ['audio//x.mp3', 'unsafe'],
+    ['/audio/x.mp3', 'unsafe'],
+    ['audio/./x.mp3', 'unsafe'],
+    ['audio/a\\b.mp3', 'unsafe'],
+    ['audio/a\nb.mp3', 'unsafe'],
+    ['other/x.mp3', 'outside-sync-folders'],
+    ['audio', 'outside-sync-folders'],
+    ['README.md', 'outside-sync-folders'],
+  ];
+  for (const [key, expected] of table) assert.equal(ignoreReason(key, FOLDERS), expected, JSON.stringify(key));
+  assert.equal(ignoreReason('rss/feed.xml', ['audio']), 'outside-sync-folders', '--sync-folders narrows what is synced');
+});
+
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const later = (s: number) => new Date(T0.getTime() + s * 1000);
+const MD5_A = 'a'.repeat(32);
+const MD5_B = 'b'.repeat(32);
+function local(key: string, size: number, modified: Date, extra: Partial<LocalFile> = {}): LocalFile {
+  return { key: key as S3Key, size, modified, mtimeMs: modified.getTime(), path: `/x/${key}`, ...extra };
+}
+function remote(key: string, size: number, modified: Date, etag?: string): StoredFile {
+  return { key: key as S3Key, size, modified, etag, md5: md5FromEtag(etag) };
+}
+
+test('compareFile and needsTransfer: every case, with its reason', () => {
+  const k = 'transcripts/p/a.srt';
+  type Row = [string, LocalFile | undefined, StoredFile | undefined, string, string | undefined, boolean, boolean, RegExp];
+  // name, local, remote, kind, conflict reason, downloads?, uploads?, reason pattern (download side)
+  const rows: Row[] = [
+    ['only local', local(k, 5, T0), undefined, 'local-only', undefined, false, true, /only local/],
+    ['only in the bucket', undefined, remote(k, 5, T0, MD5_A), 's3-only', undefined, true, false, /missing locally/],
+    ['same size and MD5', local(k, 5, T0, { md5: MD5_A }), remote(k, 5, later(9), MD5_A), 'consistent', undefined, false, false, /same size and MD5/],
+    ['same size, unhashed, multipart ETag', local(k, 5, T0), remote(k, 5, T0, `${MD5_A}-3`), 'consistent', undefined, false, false, /same size\)/],
+    ['ETag remembered for this version', local(k, 5, T0, { knownEtag: `${MD5_B}-2` }), remote(k, 5, T0, `${MD5_B}-2`), 'consistent', undefined, false, false, /same size and ETag/],
+    ['size differs, bucket newer', local(k, 5, T0), remote(k, 6, later(60), MD5_A), 'conflict', 'size', true, false, /size 5 B locally, 6 B in the bucket; bucket newer\): bucket wins/],
+    ['size differs, local newer', local(k, 5, later(60)), remote(k, 6, T0, MD5_A), 'conflict', 'size', false, true, /local newer\): local wins, left for upload/],
+    ['same size, MD5 differs, bucket newer', local(k, 5, T0, { md5: MD5_B }), remote(k, 5, later(1), MD5_A), 'conflict', 'checksum', true, false, /same size, MD5 bbbbbbbb… locally, aaaaaaaa… in the bucket; bucket newer/],
+    ['same size, MD5 differs, local newer', local(k, 5, later(2), { md5: MD5_B }), remote(k, 5, T0, MD5_A), 'conflict', 'checksum', false, true, /local newer/],
+    ['same size, MD5 differs, same second: bucket wins', local(k, 5, new Date(T0.getTime() + 900), { md5: MD5_B }), remote(k, 5, T0, MD5_A), 'conflict', 'checksum', true, false, /same modification time/],
+    ['multipart ETag changed since the last transfer', local(k, 5, T0, { knownEtag: `${MD5_A}-2` }), remote(k, 5, later(5), `${MD5_B}-2`), 'conflict', 'checksum', true, false, /ETag changed/],
+  ];
+  for (const [name, l, r, kind, reason, downloads, uploads, pattern] of rows) {
+    const c = compareFile(l, r);
+    assert.equal(c.kind, kind, name);
+    if (c.kind === 'conflict') assert.equal(c.reason, reason, name);
+    const down = needsTransfer(c, 'download');
+    const up = needsTransfer(c, 'upload');
+    assert.equal(down.transfer, downloads, `${name}: download`);
+    assert.equal(up.transfer, uploads, `${name}: upload`);
+    assert.match(down.reason, pattern, `${name}: ${down.reason}`);
+    assert.ok(up.reason.length > 0);
+  }
+});
+
+test('needsHash: only same-size pairs whose bucket ETag is an MD5 the cache cannot vouch for', () => {
+  const k = 'audio/p/a.mp3';
+  assert.equal(needsHash(local(k, 5, T0), remote(k, 5, T0, MD5_A)), true);
+  assert.equal(needsHash(local(k, 5, T0), remote(k, 6, T0, MD5_A)), false, 'size already decides');
+  assert.equal(needsHash(local(k, 5, T0, { md5: MD5_A }), remote(k, 5, T0, MD5_A)), false, 'cached');
+  assert.equal(needsHash(local(k, 5, T0), remote(k, 5, T0, `${MD5_A}-2`)), false, 'multipart: hashing cannot help');
+  assert.equal(needsHash(local(k, 5, T0, { knownEtag: MD5_A }), remote(k, 5, T0, MD5_A)), false, 'ETag remembered');
+});
+
+test('diffListings merges unsorted listings into four sorted sets; planTransfers picks each direction', () => {
+  const localFiles = [
+    local('transcripts/p/b.srt', 3, T0),
+    local('audio/p/a.mp3', 10, T0, { md5: MD5_A }),
+    local('rss/feed.xml', 7, later(100)),
+    local('episode-manifest/full-episode-manifest.json', 9, T0),
+  ];
+  const remoteFiles = [
+    remote('rss/feed.xml', 8, T0, MD5_B),
+    remote('audio/p/a.mp3', 10, T0, MD5_A),
+    remote('episode-manifest/full-episode-manifest.json', 11, later(100), MD5_B),
+    remote('audio/p/z.mp3', 4, T0, MD5_B),
+  ];
+  const diff = diffListings(localFiles, remoteFiles);
+  assert.deepEqual(diff.localOnly.map((f) => f.key), ['transcripts/p/b.srt']);
+  assert.deepEqual(diff.s3Only.map((f) => f.key), ['audio/p/z.mp3']);
+  assert.deepEqual(diff.consistent.map((f) => f.local.key), ['audio/p/a.mp3']);
+  assert.deepEqual(diff.conflicts.map((c) => [c.key, c.reason, c.newer]), [
+    ['episode-manifest/full-episode-manifest.json', 'size', 'bucket'],
+    ['rss/feed.xml', 'size', 'local'],
+  ]);
+  assert.deepEqual(planTransfers(diff, 'download').map((t) => t.key), ['audio/p/z.mp3', 'episode-manifest/full-episode-manifest.json']);
+  assert.deepEqual(planTransfers(diff, 'upload').map((t) => [t.key, t.size]), [['rss/feed.xml', 7], ['transcripts/p/b.srt', 3]]);
+  const byFolder = countByFolder(diff, FOLDERS);
+  assert.deepEqual(byFolder.audio, { localOnly: 0, s3Only: 1, consistent: 1, conflicts: 0 });
+  assert.deepEqual(byFolder['search-index'], { localOnly: 0, s3Only: 0, consistent: 0, conflicts: 0 });
+});
+
+test('ETags: plain MD5s are recognised, multipart ones are not', () => {
+  assert.equal(cleanEtag('"ABCDEF0123456789ABCDEF0123456789"'), 'abcdef0123456789abcdef0123456789');
+  assert.equal(md5FromEtag(cleanEtag('"abcdef0123456789abcdef0123456789"')), 'abcdef0123456789abcdef0123456789');
+  assert.equal(md5FromEtag('abcdef0123456789abcdef0123456789-12'), undefined);
+  assert.equal(md5FromEtag(undefined), undefined);
+});
+
+test('content types by extension', () => {
+  assert.equal(contentTypeFor('audio/p/a.mp3'), 'audio/mpeg');
+  assert.equal(contentTypeFor('transcripts/p/a.srt'), 'application/x-subrip');
+  assert.equal(contentTypeFor('search-entries/p/a.JSON'), 'application/json');
+  assert.equal(contentTypeFor('rss/feed.xml'), 'application/xml');
+  assert.equal(contentTypeFor('search-index/x.bin'), 'application/octet-stream');
+});
+
+test('AWS error codes are carried into messages', () => {
+  const noBucket = Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } });
+  assert.equal(errorCode(noBucket), 'NoSuchBucket');
+  assert.equal(describeError(noBucket), 'The specified bucket does not exist (NoSuchBucket)');
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+  assert.equal(describeError(refused), 'connect ECONNREFUSED 127.0.0.1:9');
+  assert.equal(errorCode(refused), 'ECONNREFUSED');
+  const unknown = Object.assign(new Error('UnknownError'), { name: 'Unknown', $metadata: { httpStatusCode: 503 } });
+  assert.equal(describeError(unknown), 'request failed (HTTP 503)');
+});
+
+test('hash cache: keyed by key, size and mtime; saved atomically; unknown versions are misses', async (t) => {
+  const dir = await tempDir(t);
+  const siteDir = path.join(dir, 'sites', 'alpha');
+  await mkdir(path.join(siteDir, 'audio', 'p'), { recursive: true });
+  await writeFile(path.join(siteDir, 'audio', 'p', 'a.mp3'), 'hello');
+  await writeFile(path.join(siteDir, 'audio', 'p', '.a.mp3.99-x.partial'), 'half');
+  await writeFile(path.join(siteDir, 'audio', 'p', '.DS_Store'), 'x');
+  const cacheFile = path.join(dir, '.cache', 'hashes-alpha.json');
+  const cache = await HashCache.load(cacheFile);
+  const [scanned] = await scanLocal(siteDir, FOLDERS, cache);
+  assert.ok(scanned);
+  assert.equal(scanned.key, 'audio/p/a.mp3', 'dot-files and partial files are not scanned');
+  assert.equal(scanned.md5, undefined);
+  const md5 = await md5File(scanned.path);
+  assert.equal(md5, '5d41402abc4b2a76b9719d911017c592');
+  cache.remember(scanned.key, { size: scanned.size, mtimeMs: scanned.mtimeMs, md5, etag: 'e-1' });
+  await cache.save();
+  assert.deepEqual(await readdir(path.dirname(cacheFile)), ['hashes-alpha.json'], 'no temporary left behind');
+  const reloaded = await HashCache.load(cacheFile);
+  const [again] = await scanLocal(siteDir, FOLDERS, reloaded);
+  assert.equal(again!.md5, md5);
+  assert.equal(again!.knownEtag, 'e-1');
+  assert.equal(reloaded.lookup(scanned.key, scanned.size + 1, scanned.mtimeMs), undefined, 'another size is another version');
+  assert.equal(reloaded.lookup(scanned.key, scanned.size, scanned.mtimeMs + 1), undefined, 'another mtime is another version');
+  // A damaged cache is an empty one, never an error.
+  await writeFile(cacheFile, '{ not json');
+  assert.equal((await HashCache.load(cacheFile)).size, 0);
+  assert.match(await readFile(cacheFile, 'utf8'), /not json/);
+});
