@@ -2,7 +2,7 @@
 // episodes to the site's manifest, then download every manifest episode whose audio is
 // missing locally, so that earlier failures heal by themselves. One broken feed or
 // download never stops the others: each becomes a StepError naming the feed or episode.
-import { access } from 'node:fs/promises';
+import { access, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { StepContext, StepFunction } from './context.ts';
 import { mapPool } from './limiter.ts';
@@ -56,7 +56,10 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
       for (const d of duplicates) ctx.log.debug(`${podcast.id}: "${d.title}" is listed twice in the feed; counted once`);
       const merged = mergeFeedEpisodes(manifest, podcast.id, episodes, Date.now());
       episodesAdded += merged.added.length;
-      for (const added of merged.added) ctx.log.info(`${podcast.id}: new episode "${added.title}" (${added.fileKey})`);
+      // A first run over a long back catalogue would print hundreds of lines: summarise it.
+      const detail = merged.added.length > 5 ? ctx.log.debug.bind(ctx.log) : ctx.log.info.bind(ctx.log);
+      if (merged.added.length > 5) ctx.log.info(`${podcast.id}: ${merged.added.length} new episodes`);
+      for (const added of merged.added) detail(`${podcast.id}: new episode "${added.title}" (${added.fileKey})`);
     }
 
     // 3. The manifest, only when its episodes changed.
@@ -75,7 +78,9 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
     }
 
     // 4. Audio for every episode of an active podcast that is missing locally.
-    const downloads = await downloadMissing(ctx, manifest, new Set(podcasts.map((p) => p.id)), tuning);
+    const active = new Set(podcasts.map((p) => p.id));
+    await removeFinishedResumeFiles(ctx, active);
+    const downloads = await downloadMissing(ctx, manifest, active, tuning);
     errors.push(...downloads.errors);
 
     const counts: StepCounts = { episodesAdded, audioDownloaded: downloads.files, audioBytes: downloads.bytes };
@@ -109,6 +114,23 @@ async function exists(file: string): Promise<boolean> {
 
 export function audioKey(episode: Pick<ManifestEpisode, 'podcastId' | 'fileKey'>): S3Key {
   return `audio/${episode.podcastId}/${episode.fileKey}.mp3` as S3Key;
+}
+
+/**
+ * Resume files whose audio is complete: left when a run died between the rename and the
+ * removal of the metadata. Resume files of unfinished downloads are kept for the next attempt.
+ */
+async function removeFinishedResumeFiles(ctx: StepContext, podcastIds: Set<string>): Promise<void> {
+  for (const podcastId of podcastIds) {
+    const dir = path.join(ctx.site.localDir, 'audio', podcastId);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const present = new Set(names);
+    for (const name of names) {
+      const m = /^\.(.+\.mp3)\.resume(?:\.json)?$/.exec(name);
+      if (!m || !present.has(m[1]!)) continue;
+      await ctx.effect({ kind: 'delete', target: `audio/${podcastId}/${name}`, reason: 'leftover of a finished download' }, () => rm(path.join(dir, name), { force: true }));
+    }
+  }
 }
 
 async function downloadMissing(ctx: StepContext, manifest: Manifest, active: Set<string>, tuning: RssTuning): Promise<{ files: number; bytes: number; errors: StepError[] }> {

@@ -196,4 +196,14 @@ test('a 304 re-reads the local snapshot: a manifest lost after the snapshot was 
   const feedRequests = server.requestsTo('/f.xml');
   assert.equal(feedRequests.length, 2);
   assert.equal(feedRequests[1]!.headers['if-none-match'], '"v1"', 'answered 304, snapshot parsed locally');
+
+  // Metadata left by a run killed right after the rename is cleaned up; nothing else is touched.
+  const audioDir = path.join(site.localDir, 'audio/f');
+  const [done] = await readdir(audioDir);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(path.join(audioDir, `.${done}.resume.json`), '{}');
+  await writeFile(path.join(audioDir, '.2030-01-01_Unfinished--1700000000000.mp3.resume'), 'partial');
+  const again = await step(stepContext(site, localRoot).ctx);
+  assert.equal(again.status, 'up-to-date');
+  assert.deepEqual((await readdir(audioDir)).sort(), ['.2030-01-01_Unfinished--1700000000000.mp3.resume', done!]);
 });
