@@ -54,11 +54,11 @@ test('plain output: every line has an ISO-8601 timestamp with offset, the site a
   const { sitesRoot, localRoot, root } = await twoSites(t);
   const logFile = path.join(root, 'logs', 'run.log');
   const summaryFile = path.join(root, 'summary.json');
-  const r = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, `--log-file=${logFile}`, `--summary-json=${summaryFile}`, '--only=consistency']);
+  const r = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, `--log-file=${logFile}`, `--summary-json=${summaryFile}`, '--only=index']);
   const lines = r.stdout.trimEnd().split('\n');
   assert.ok(lines.length >= 3, r.stdout);
   for (const line of lines) assert.match(line, TIMESTAMPED);
-  assert.ok(lines.some((l) => l.includes('[alpha] [summary:consistency]')));
+  assert.ok(lines.some((l) => l.includes('[alpha] [summary:index]')));
   const logged = (await readFile(logFile, 'utf8')).trimEnd().split('\n');
   assert.deepEqual(logged, lines, 'the log file holds the same plain lines');
   const summary = JSON.parse(await readFile(summaryFile, 'utf8'));
@@ -74,7 +74,8 @@ test('an invalid site config fails that site only, names the file and field, and
   await mkdir(path.join(sitesRoot, 'epsilon'), { recursive: true });
   await writeFile(path.join(sitesRoot, 'epsilon', 'site.config.json'), '{ "id": "epsilon", ');
   const summaryFile = path.join(root, 'summary.json');
-  const r = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, `--summary-json=${summaryFile}`]);
+  // --only=index: no bucket is needed to show that config errors stay with their site.
+  const r = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, `--summary-json=${summaryFile}`, '--only=index']);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /\[gamma\] \[config\] .*gamma\/site\.config\.json: field "includedPodcasts\.0\.url"/);
   assert.match(r.stdout, /\[delta\] \[config\] .*field "id" is "wrong-name" but the folder is named "delta"/);
@@ -97,13 +98,13 @@ test('a second run while the lock is held exits 3 naming the holder; a dead hold
   const processStart = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   const lockPath = path.join(localRoot, '.ingest.lock');
   await writeFile(lockPath, JSON.stringify({ pid: holder.pid, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', processStart, command: 'run' }));
-  const held = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
+  const held = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--only=index']);
   assert.equal(held.code, 3);
   assert.match(held.stderr, new RegExp(`pid ${holder.pid} on ${os.hostname()}, started 2026-01-01`));
 
   holder.kill('SIGKILL');
   await new Promise((resolve) => holder.once('exit', resolve));
-  const taken = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
+  const taken = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--only=index']);
   assert.notEqual(taken.code, 3, taken.stderr);
   assert.match(taken.stdout, /took over a stale lock from pid \d+/);
   await assert.rejects(readFile(lockPath), 'the lock is released at the end');
@@ -121,4 +122,38 @@ test('sites lists the discovered sites; --json gives the same data; my-sites rep
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^mine\s+0\/0\s+mine-browse-dot-show\s+us-east-1\s+arn:aws:iam::123456789012:role\/browse-dot-show-automation-role\s+srt-indexing-mine/m);
   assert.doesNotMatch(r.stdout, /origin/);
+});
+
+test('SIGTERM mid-run: exit 130 within 5 s, summary printed, lock released, no process left', async (t) => {
+  const root = await tempDir(t);
+  const sitesRoot = path.join(root, 'sites');
+  const localRoot = path.join(root, 'local');
+  // An S3 endpoint that accepts connections and never answers keeps pre-sync busy.
+  const { createServer } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const stalled = createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    stalled.close();
+  });
+  const port = (stalled.address() as import('node:net').AddressInfo).port;
+  await writeSite(sitesRoot, siteConfig('slow', { endpoint: `http://127.0.0.1:${port}` }));
+  const { startCli, processGroupMembers } = await import('./helpers/cli.ts');
+  const run = startCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`], {
+    env: { AWS_ACCESS_KEY_ID: 'test-key-id', AWS_SECRET_ACCESS_KEY: 'test-secret-key', AWS_REGION: 'us-east-1' },
+  });
+  await run.waitFor(/\[all\] \[run\] run /, 30_000);
+  // Let pre-sync reach the stalled server.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const sentAt = Date.now();
+  process.kill(run.child.pid!, 'SIGTERM');
+  const result = await run.result;
+  const elapsed = Date.now() - sentAt;
+  assert.equal(result.code, 130, result.stdout + result.stderr);
+  assert.ok(elapsed < 5000, `exited after ${elapsed} ms`);
+  assert.match(result.stdout, /received SIGTERM/);
+  assert.match(result.stdout, /\[all\] \[summary\] run \S+ interrupted/);
+  await assert.rejects(readFile(path.join(localRoot, '.ingest.lock')), 'the lock is released');
+  assert.deepEqual(await processGroupMembers(run.child.pid!), [], 'no process of the run survives');
 });
