@@ -169,13 +169,33 @@ export async function startRadosgw(): Promise<Radosgw> {
     await rm(dir, { recursive: true, force: true });
   };
 
+  // A freshly started OSD sometimes sends its first monitor command before it has the
+  // cluster's monmap and exits on "wrong fsid" (seen in about a third of starts): start it
+  // again until it is up.
+  const startOsd = async (osdId: string): Promise<ChildProcess> => {
+    for (let attempt = 1; ; attempt++) {
+      const osd = daemon('ceph-osd', ['-i', osdId]);
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && osd.exitCode === null) {
+        const stat = JSON.parse(await tool('ceph', ['osd', 'stat', '-f', 'json'])) as { num_up_osds?: number };
+        if (stat.num_up_osds === 1) return osd;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      if (osd.exitCode === null) throw new Error(`ceph-osd did not come up within 30 s: ${daemonLogs.get('ceph-osd') ?? ''}`);
+      children.splice(children.indexOf(osd), 1);
+      if (attempt >= 4) throw new Error(`ceph-osd exited with ${osd.exitCode} ${attempt} times: ${daemonLogs.get('ceph-osd') ?? ''}`);
+    }
+  };
+
   try {
     await run('monmaptool', ['--create', '--clobber', '--fsid', fsid, '--addv', 'a', `[v1:127.0.0.1:${monPort}]`, path.join(dir, 'monmap')]);
     await tool('ceph-mon', ['--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap')]);
     const mon = daemon('ceph-mon', ['-i', 'a']);
-    const osdId = (await tool('ceph', ['--connect-timeout', '30', 'osd', 'create'])).trim();
-    await tool('ceph-osd', ['-i', osdId, '--mkfs']);
-    const osd = daemon('ceph-osd', ['-i', osdId]);
+    // The OSD re-registers itself at start with its uuid: create it with the same one.
+    const osdUuid = randomUUID();
+    const osdId = (await tool('ceph', ['--connect-timeout', '30', 'osd', 'create', osdUuid])).trim();
+    await tool('ceph-osd', ['-i', osdId, '--mkfs', '--osd-uuid', osdUuid]);
+    const osd = await startOsd(osdId);
     const rgw = daemon('radosgw', ['-n', 'client.rgw']);
     await waitForPort(rgwPort, 60_000, () => {
       for (const [name, child] of [['ceph-mon', mon], ['ceph-osd', osd], ['radosgw', rgw]] as const) {
