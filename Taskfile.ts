@@ -71,7 +71,9 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const demo = await startDemo();
       try {
-        const code = await runCommand({ ...command.flags, sitesRoot: demo.sitesRoot, localRoot: demo.localRoot });
+        // Synchronous indexing lets the run bring the indexer's output down before it ends,
+        // so the next run has nothing to do.
+        const code = await runCommand({ ...command.flags, sitesRoot: demo.sitesRoot, localRoot: demo.localRoot, waitForIndex: true });
         process.stdout.write(demo.describe());
         return code;
       } finally {

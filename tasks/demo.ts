@@ -6,10 +6,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalS3, LOCAL_S3_CREDENTIALS } from './local/s3-server.ts';
 import { startStaticServer, type StaticServer } from './local/static-server.ts';
+import { startLocalLambda } from './local/lambda-server.ts';
+import { createIndexerHandler } from './indexer/indexer.ts';
 
 const ASSETS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'demo-assets');
 export const DEMO_SITE_ID = 'demo';
 export const DEMO_BUCKET = 'demo-browse-dot-show';
+export const DEMO_INDEXING_FUNCTION = 'srt-indexing-demo';
 /** A fixed port keeps the enclosure URLs in the feed, and so its snapshot, identical across runs. */
 const DEMO_FEED_PORT = Number(process.env.DEMO_FEED_PORT ?? 47_811);
 
@@ -38,6 +41,16 @@ export async function startDemo(root = path.resolve('.demo')): Promise<Demo> {
     feeds.setRoute(`/audio/${clip}`, { contentType: 'audio/mpeg', body: { file: path.join(ASSETS, clip) } });
   }
 
+  // The indexer runs behind a local Lambda Invoke endpoint, reading and writing the demo bucket.
+  const lambda = await startLocalLambda({
+    functions: {
+      [DEMO_INDEXING_FUNCTION]: createIndexerHandler({
+        bucket: DEMO_BUCKET,
+        s3: { endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { ...LOCAL_S3_CREDENTIALS } },
+      }),
+    },
+  });
+
   // The demo site's config points every service at the local ones.
   const siteDir = path.join(sitesRoot, DEMO_SITE_ID);
   await mkdir(siteDir, { recursive: true });
@@ -54,7 +67,13 @@ export async function startDemo(root = path.resolve('.demo')): Promise<Demo> {
       },
     ],
     whisperTranscriptionPrompt: 'Speeches and talks.',
-    automation: { bucket: DEMO_BUCKET, region: 'us-east-1', endpoint: s3.endpoint },
+    automation: {
+      bucket: DEMO_BUCKET,
+      region: 'us-east-1',
+      endpoint: s3.endpoint,
+      lambdaEndpoint: lambda.endpoint,
+      indexingFunction: DEMO_INDEXING_FUNCTION,
+    },
   };
   await writeFile(path.join(siteDir, 'site.config.json'), JSON.stringify(config, null, 2) + '\n');
 
@@ -79,7 +98,9 @@ export async function startDemo(root = path.resolve('.demo')): Promise<Demo> {
         '',
       ].join('\n'),
     async stop() {
-      await Promise.all([s3.stop(), feeds.stop()]);
+      // Let an asynchronous (Event) indexing finish before its bucket goes away.
+      await lambda.idle();
+      await Promise.all([s3.stop(), feeds.stop(), lambda.stop()]);
     },
   };
 }
