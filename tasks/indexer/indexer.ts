@@ -50,7 +50,12 @@ export class IndexerError extends Error {
 
 /** Index one bucket. Per-transcript failures are collected; the caller decides whether they fail the invocation. */
 export async function indexBucket(s3: S3Client, bucket: string): Promise<IndexerResult> {
-  const keys = await listKeys(s3, bucket, ['transcripts/', 'search-entries/']);
+  let keys: string[];
+  try {
+    keys = await listKeys(s3, bucket, ['transcripts/', 'search-entries/']);
+  } catch (error) {
+    throw new IndexerError(`cannot list s3://${bucket}: ${describe(error)}`);
+  }
   const indexed = new Set(keys.map((key) => ENTRIES_KEY.exec(key)).filter((m) => m !== null).map((m) => `${m[1]}/${m[2]}`));
   const transcripts = keys.map((key) => ({ key, match: TRANSCRIPT_KEY.exec(key) })).filter((t) => t.match !== null && !t.match[2]!.startsWith('.'));
   const pending = transcripts.filter((t) => !indexed.has(`${t.match![1]}/${t.match![2]}`));
