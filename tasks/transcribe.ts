@@ -1,4 +1,127 @@
-// Placeholder until this step is built: the graph shows it as "skipped (not implemented)".
-import type { StepFunction } from './context.ts';
+// The transcribe step: every audio file without a transcript becomes an SRT (ffmpeg decodes,
+// whisper.cpp transcribes; tasks/transcribe/ holds the pieces). Episodes share the CPU limiter
+// with every other site: each whisper job holds `threads` slots, so jobs x threads stays at the
+// core count. A bad audio file fails its episode only; an interrupt kills the children and
+// leaves no partial SRT and no temporary folder.
+import os from 'node:os';
+import type { StepContext, StepFunction } from './context.ts';
+import { upToDate, type StepError, type StepResult } from './types.ts';
+import { HOW_TO_GET_A_MODEL, resolveWhisperTools } from './toolchain/whisper.ts';
+import { planTranscription, type TranscriptionItem } from './transcribe/plan.ts';
+import { loadSpellingRules } from './transcribe/spelling.ts';
+import { transcribeEpisode, writeSrtFile, type EpisodeOutcome } from './transcribe/episode.ts';
+import { probeDurationMs } from './transcribe/audio.ts';
+import { ProgressTracker } from './transcribe/progress.ts';
 
-export const transcribe: StepFunction | 'not-implemented' = 'not-implemented';
+/**
+ * Threads per whisper job when WHISPER_THREADS is unset. Measured by bench/transcribe.ts on 2
+ * cores: see DEFAULT_SPLIT_NOTE. The limiter then runs (cores / threads) jobs side by side.
+ */
+export const DEFAULT_THREADS_PER_JOB = 2;
+/** Chunk length in seconds when WHISPER_CHUNK_SECONDS is unset (a long episode = several whisper runs). */
+export const DEFAULT_CHUNK_SECONDS = 600;
+
+export function threadsPerJob(capacity: number): number {
+  const wanted = Number(process.env.WHISPER_THREADS) || DEFAULT_THREADS_PER_JOB;
+  return Math.max(1, Math.min(Math.floor(wanted), capacity, os.availableParallelism()));
+}
+
+function chunkMs(): number {
+  const seconds = Number(process.env.WHISPER_CHUNK_SECONDS);
+  return Math.round((Number.isFinite(seconds) && seconds >= 5 ? seconds : DEFAULT_CHUNK_SECONDS) * 1000);
+}
+
+function failed(ctx: StepContext, message: string, errors: StepError[] = [], transcriptsMade = 0): StepResult {
+  return {
+    status: 'failed',
+    message,
+    counts: { transcriptsMade },
+    errors: errors.length > 0 ? errors : [{ site: ctx.site.id, step: 'transcribe', message }],
+    fatal: false,
+  };
+}
+
+export const transcribe: StepFunction = async (ctx) => {
+  const plan = await planTranscription(ctx.site.localDir);
+  for (const s of plan.superseded) ctx.log.info(`skipping ${s.audioKey}: the manifest has a newer download (${s.newerFileKey})`);
+  if (plan.todo.length === 0) return upToDate(`every audio file has a transcript (${plan.done})`);
+
+  const tools = resolveWhisperTools();
+  if (!tools.ok) return failed(ctx, `cannot transcribe ${plan.todo.length} episodes: ${tools.message}`);
+  if (tools.randomWeights) ctx.log.warn(`transcribing with a RANDOM-WEIGHT model (${tools.model}): the text is gibberish. ${HOW_TO_GET_A_MODEL}`);
+  const spelling = await loadSpellingRules(ctx.site.configDir);
+  if (!spelling.ok) return failed(ctx, `spelling corrections: ${spelling.message}`);
+
+  const threads = threadsPerJob(ctx.limits.cpu.capacity);
+  // Container durations give the progress total up front (a file ffprobe cannot read counts 0 and fails below).
+  const expected = await Promise.all(plan.todo.map((item) => probeDurationMs(item.audioPath, ctx.signal)));
+  const progress = new ProgressTracker(
+    expected.map((ms) => ms ?? 0),
+    (text) => ctx.log.activity(text),
+  );
+  ctx.log.info(`${plan.todo.length} episodes to transcribe, ${threads} threads per whisper job, model ${tools.model}`);
+
+  const errors: StepError[] = [];
+  let made = 0;
+  let planned = 0;
+  const runOne = async (item: TranscriptionItem, index: number): Promise<void> => {
+    const outcome = await ctx.effect({ kind: 'transcribe', target: item.srtKey, reason: `${item.audioKey} has no transcript` }, () =>
+      ctx.limits.cpu.use(
+        async (): Promise<EpisodeOutcome> => {
+          progress.start(index);
+          ctx.log.debug(`transcribing ${item.audioKey}`);
+          return transcribeEpisode(
+            item,
+            {
+              cli: tools.cli,
+              model: tools.model,
+              randomWeights: tools.randomWeights,
+              threads,
+              prompt: ctx.site.whisperPrompt,
+              chunkMs: chunkMs(),
+              spelling: spelling.rules,
+              signal: ctx.signal,
+              onProgress: (doneMs, totalMs) => progress.update(index, doneMs, totalMs),
+              write: async (file, text) => {
+                await ctx.effect({ kind: 'write', target: item.srtKey, reason: 'new transcript' }, () => writeSrtFile(file, text));
+              },
+            },
+            expected[index],
+          );
+        },
+        { weight: threads, signal: ctx.signal },
+      ),
+    );
+    if (outcome === undefined) {
+      planned++;
+      return;
+    }
+    progress.finish(index);
+    switch (outcome.status) {
+      case 'written':
+        made++;
+        ctx.state.createdThisRun.add(item.srtKey);
+        ctx.log.info(
+          `${item.srtKey}: ${outcome.cues} cues from ${(outcome.durationMs / 1000).toFixed(1)} s of audio in ${outcome.chunks} chunk(s)` +
+            (outcome.replacements > 0 ? `, ${outcome.replacements} spelling corrections` : ''),
+        );
+        break;
+      case 'failed':
+        ctx.log.error(`${item.audioKey}: ${outcome.message}`);
+        errors.push({ site: ctx.site.id, step: 'transcribe', subject: item.audioKey, message: outcome.message, code: outcome.code });
+        break;
+    }
+  };
+
+  try {
+    await Promise.all(plan.todo.map((item, index) => runOne(item, index)));
+  } finally {
+    progress.stop();
+  }
+  ctx.signal.throwIfAborted();
+
+  if (ctx.options.dryRun) return { status: 'ok', message: `would transcribe ${planned} episodes`, counts: { transcriptsMade: 0 }, errors: [] };
+  const summary = `transcribed ${made} of ${plan.todo.length} episodes (${progress.describeTotal()} of audio)`;
+  if (errors.length > 0) return failed(ctx, `${summary}; ${errors.length} failed`, errors, made);
+  return { status: 'ok', message: summary, counts: { transcriptsMade: made }, errors: [] };
+};

@@ -1,0 +1,83 @@
+// One episode, start to finish: decode, cut into chunks, whisper each chunk, merge, check,
+// correct spelling, write the SRT atomically. Everything temporary lives in one folder that is
+// removed when the episode ends, however it ends (after the child processes are gone).
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { writeFileAtomic } from '../atomic.ts';
+import { formatSrt } from '../srt.ts';
+import { decodeToPcm, probeDurationMs, writeChunkWav } from './audio.ts';
+import { planChunks } from './chunks.ts';
+import { mergeChunkTranscripts, normalizeCues, validateCues, type ChunkTranscript } from './merge.ts';
+import type { TranscriptionItem } from './plan.ts';
+import { applySpelling, type SpellingRule } from './spelling.ts';
+import { runWhisper } from './whisper-run.ts';
+
+export interface EpisodeSettings {
+  cli: string;
+  model: string;
+  randomWeights: boolean;
+  threads: number;
+  prompt?: string;
+  chunkMs: number;
+  spelling: readonly SpellingRule[];
+  signal: AbortSignal;
+  /** Audio milliseconds of this episode done so far (called often; cheap). */
+  onProgress: (doneMs: number, totalMs: number) => void;
+  /** Write through the dry-run gate. */
+  write: (file: string, text: string) => Promise<void>;
+}
+
+export type EpisodeOutcome =
+  | { status: 'written'; cues: number; durationMs: number; chunks: number; replacements: number }
+  | { status: 'failed'; message: string; code?: string };
+
+/** Live temporary folders, removed on interrupt even if an episode is stuck. */
+export const liveWorkDirs = new Set<string>();
+
+export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSettings, expectedMs?: number): Promise<EpisodeOutcome> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'podcast-ingest-whisper-'));
+  liveWorkDirs.add(dir);
+  try {
+    const audio = await decodeToPcm(item.audioPath, dir, { signal: s.signal, expectedMs: expectedMs ?? (await probeDurationMs(item.audioPath, s.signal)) });
+    const chunks = planChunks(audio.durationMs, audio.silences, { chunkMs: s.chunkMs });
+    const parts: ChunkTranscript[] = [];
+    let doneMs = 0;
+    for (const [i, chunk] of chunks.entries()) {
+      const wavPath = path.join(dir, `chunk-${i}.wav`);
+      await writeChunkWav(audio.pcmPath, chunk, wavPath);
+      const ownMs = chunk.ownEndMs - chunk.ownStartMs;
+      const cues = await runWhisper({
+        cli: s.cli,
+        model: s.model,
+        wavPath,
+        outBase: path.join(dir, `chunk-${i}`),
+        threads: s.threads,
+        prompt: s.prompt,
+        noFallback: s.randomWeights,
+        durationMs: chunk.endMs - chunk.startMs,
+        signal: s.signal,
+        onProgress: (fraction) => s.onProgress(doneMs + fraction * ownMs, audio.durationMs),
+      });
+      await rm(wavPath, { force: true });
+      parts.push({ chunk, cues });
+      doneMs += ownMs;
+    }
+    const merged = normalizeCues(mergeChunkTranscripts(parts), audio.durationMs);
+    const problem = validateCues(merged, audio.durationMs);
+    if (problem) return { status: 'failed', message: `transcript failed validation: ${problem}`, code: 'invalid-srt' };
+    const corrected = applySpelling(merged, s.spelling);
+    await s.write(item.srtPath, formatSrt(corrected.cues));
+    return { status: 'written', cues: corrected.cues.length, durationMs: audio.durationMs, chunks: chunks.length, replacements: corrected.replacements };
+  } catch (error) {
+    if (s.signal.aborted) throw error;
+    const code = (error as { code?: unknown }).code;
+    return { status: 'failed', message: error instanceof Error ? error.message : String(error), code: typeof code === 'string' ? code : undefined };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    liveWorkDirs.delete(dir);
+  }
+}
+
+/** Write the SRT atomically (temp name in the same folder, fsync, rename). */
+export const writeSrtFile = (file: string, text: string) => writeFileAtomic(file, text);

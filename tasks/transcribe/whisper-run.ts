@@ -1,0 +1,94 @@
+// One whisper-cli run over one chunk WAV: `-osrt -of <base>` writes <base>.srt, `-pp` prints
+// "progress = NN%" lines that we turn into progress callbacks. Output stays in memory (zx
+// keeps it; quiet so nothing reaches the terminal) and only its tail is ever reported.
+import { readFile } from 'node:fs/promises';
+import { $ } from 'zx';
+import { parseSrt, type Cue } from '../srt.ts';
+
+export interface WhisperRunOptions {
+  cli: string;
+  model: string;
+  wavPath: string;
+  /** Output base: whisper writes `${outBase}.srt`. */
+  outBase: string;
+  threads: number;
+  prompt?: string;
+  /** Random-weight models: no temperature fallback (otherwise up to 15 retries per window). */
+  noFallback: boolean;
+  durationMs: number;
+  signal: AbortSignal;
+  /** Fraction (0..1) of this chunk done. */
+  onProgress?: (fraction: number) => void;
+}
+
+/** whisper-cli failed on this chunk: exit code or signal, and the end of its stderr. */
+export class WhisperError extends Error {
+  override name = 'WhisperError';
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Allowed wall time: a minute to load the model plus 20x the audio (WHISPER_TIMEOUT_FACTOR), so slow machines and big models still fit. */
+export function whisperTimeoutMs(durationMs: number): number {
+  const factor = Number(process.env.WHISPER_TIMEOUT_FACTOR) || 20;
+  return 60_000 + Math.ceil(durationMs * factor);
+}
+
+export function whisperArgs(o: Omit<WhisperRunOptions, 'signal' | 'onProgress' | 'durationMs' | 'cli'>): string[] {
+  const args = ['-m', o.model, '-f', o.wavPath, '-t', String(o.threads), '-mc', '0', '-osrt', '-of', o.outBase, '-pp'];
+  if (o.prompt) args.push('--prompt', o.prompt);
+  if (o.noFallback) args.push('-nf');
+  return args;
+}
+
+function tail(text: string, lines = 6): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('whisper_print_progress_callback'))
+    .slice(-lines)
+    .join(' | ')
+    .slice(0, 800);
+}
+
+/**
+ * whisper.cpp's threads are OpenMP threads, which by default spin while waiting. When anything
+ * else wants the CPU (another whisper job, ffmpeg, another site's work) spinning threads steal
+ * each other's time: measured here under load, a 60 s clip took 47.8 s with spinning and 4.1 s
+ * with OMP_WAIT_POLICY=passive. An operator's own OMP_WAIT_POLICY wins.
+ */
+export function whisperEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, OMP_WAIT_POLICY: env.OMP_WAIT_POLICY ?? 'passive' };
+}
+
+export async function runWhisper(o: WhisperRunOptions): Promise<Cue[]> {
+  const timeoutMs = whisperTimeoutMs(o.durationMs);
+  const child = $({ signal: o.signal, quiet: true, nothrow: true, timeout: timeoutMs, env: whisperEnv() })`${o.cli} ${whisperArgs(o)}`;
+  let pending = '';
+  child.stderr.on('data', (data: Buffer) => {
+    pending += data.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const percent = /progress\s*=\s*(\d+)%/.exec(line)?.[1];
+      // whisper.cpp's seek can pass the end, so its percentage can exceed 100.
+      if (percent !== undefined) o.onProgress?.(Math.min(1, Number(percent) / 100));
+    }
+  });
+  const out = await child;
+  o.signal.throwIfAborted();
+  if (out.signal) throw new WhisperError(`whisper-cli was stopped (${out.signal}) after its ${Math.round(timeoutMs / 1000)} s limit: ${tail(out.stderr)}`, out.signal);
+  if (out.exitCode !== 0) throw new WhisperError(`whisper-cli failed (exit ${out.exitCode}): ${tail(out.stderr)}`, `exit ${out.exitCode}`);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(`${o.outBase}.srt`);
+  } catch {
+    throw new WhisperError(`whisper-cli exited 0 but wrote no ${o.outBase}.srt: ${tail(out.stderr)}`);
+  }
+  o.onProgress?.(1);
+  return bytes.length === 0 ? [] : parseSrt(bytes, `${o.outBase}.srt`);
+}
