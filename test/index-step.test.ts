@@ -175,3 +175,22 @@ test('payload: keys beyond the size limit are cut and counted', () => {
   assert.equal(small.keysTruncated, false);
   assert.deepEqual(small.uploadedKeys, keys.slice(0, 3));
 });
+
+test('access denied is reported with AWS\'s code and not retried', async (t) => {
+  const root = await tempDir(t);
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    requests++;
+    res.writeHead(403, { 'x-amzn-ErrorType': 'AccessDeniedException', 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ Message: 'User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: lambda:InvokeFunction' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const sitesRoot = path.join(root, 'sites');
+  await writeSite(sitesRoot, siteConfig('alpha', { lambdaEndpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+  const r = await runCliIn(root, ['run', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`, '--renderer=plain', '--only=index', '--force-index'], { env: ENV });
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /\[alpha\] \[index\] failed: not allowed to invoke srt-indexing-alpha with the site's role: .*not authorized to perform: lambda:InvokeFunction \(AccessDeniedException\)/);
+  assert.equal(requests, 1);
+});

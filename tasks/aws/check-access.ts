@@ -42,7 +42,9 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
       row(check, 'pass', what);
       return true;
     } catch (error) {
-      row(check, 'fail', `${what}: ${error instanceof Error && error.name === 'AssumeRoleError' ? errorMessage(error) : describeAwsError(error)}`, awsErrorCode(error));
+      // An AssumeRoleError already names the role ("cannot assume role <arn>: <reason>").
+      const detail = error instanceof Error && error.name === 'AssumeRoleError' ? errorMessage(error) : `${what}: ${describeAwsError(error)}`;
+      row(check, 'fail', detail, awsErrorCode(error));
       return false;
     }
   };

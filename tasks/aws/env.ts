@@ -33,3 +33,13 @@ export function loadAutomationEnv(file = path.resolve(AUTOMATION_ENV_FILE)): Aut
   const missing = REQUIRED_VARIABLES.filter((name) => !process.env[name]);
   return { file, loaded, missing, warnings };
 }
+
+/**
+ * The error to print before a run or check when sites need the central user's credentials
+ * and some are missing (naming the file and the variables), else undefined.
+ */
+export function automationEnvProblem(env: AutomationEnv, sitesNeedingRole: number): string | undefined {
+  if (sitesNeedingRole === 0 || env.missing.length === 0) return undefined;
+  const where = env.loaded ? `${env.file} does not set` : `${env.file} not found; it must set`;
+  return `${where} ${env.missing.join(', ')} (the central automation user's credentials, needed to assume the role of ${sitesNeedingRole} site${sitesNeedingRole === 1 ? '' : 's'})`;
+}

@@ -2,7 +2,7 @@
 // pass/fail table with AWS's reason for each failure; exit 1 on any failure.
 import type { CommonFlags } from '../cli.ts';
 import { discoverSites } from '../site-config.ts';
-import { loadAutomationEnv } from '../aws/env.ts';
+import { automationEnvProblem, loadAutomationEnv } from '../aws/env.ts';
 import { checkSiteAccess, type CheckRow } from '../aws/check-access.ts';
 import { redact } from '../secrets.ts';
 import { EXIT } from '../types.ts';
@@ -20,9 +20,8 @@ export async function checkAccessCommand(flags: CommonFlags): Promise<number> {
   }
   const wanted = (id: string) => !flags.sites || flags.sites.includes(id);
   const sites = discovered.sites.filter((s) => wanted(s.id));
-  if (sites.some((s) => s.automation.roleArn) && env.missing.length > 0) {
-    process.stderr.write(`error: ${env.file}: ${env.missing.join(', ')} not set (the central automation user's credentials)\n`);
-  }
+  const envProblem = automationEnvProblem(env, sites.filter((s) => s.automation.roleArn).length);
+  if (envProblem) process.stderr.write(`error: ${envProblem}\n`);
 
   const runId = `check-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${process.pid}`;
   const rows: CheckRow[] = discovered.problems

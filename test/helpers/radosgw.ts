@@ -123,8 +123,24 @@ rgw_dns_name = 127.0.0.1
 `;
 }
 
-/** Start a cluster and its gateway; about 15 s. Stop it with stop() (SIGTERM, then SIGKILL). */
+/**
+ * Start a cluster and its gateway; about 15 s. Stop it with stop() (SIGTERM, then SIGKILL).
+ * A start that fails (a loaded machine, a port taken between choosing and binding) is tried
+ * once more from scratch; the error names both attempts.
+ */
 export async function startRadosgw(): Promise<Radosgw> {
+  try {
+    return await startCluster();
+  } catch (first) {
+    try {
+      return await startCluster();
+    } catch (second) {
+      throw new Error(`radosgw failed to start twice: ${(first as Error).message}\n--- then: ${(second as Error).message}`);
+    }
+  }
+}
+
+async function startCluster(): Promise<Radosgw> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rgw-'));
   const conf = path.join(dir, 'ceph.conf');
   const fsid = randomUUID();
