@@ -5,13 +5,16 @@
 # so and exits 0 (the tests then skip with the same explanation).
 set -eu
 
-if command -v radosgw >/dev/null 2>&1 && command -v ceph-mon >/dev/null 2>&1 \
-  && command -v ceph-osd >/dev/null 2>&1 && command -v radosgw-admin >/dev/null 2>&1; then
+missing=""
+for tool in radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool; do
+  command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+if [ -z "$missing" ]; then
   echo "install-test-services: radosgw, ceph-mon, ceph-osd already installed"
   exit 0
 fi
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-test-services: not root on Debian; install by hand: apt-get install -y radosgw ceph-mon ceph-osd" >&2
+  echo "install-test-services: missing:$missing; not root on Debian, install by hand: apt-get install -y radosgw ceph-mon ceph-osd" >&2
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive

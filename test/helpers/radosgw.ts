@@ -141,6 +141,8 @@ export async function startRadosgw(): Promise<Radosgw> {
 }
 
 async function startCluster(): Promise<Radosgw> {
+  const missing = BINARIES.filter((b) => !['/usr/bin', '/usr/sbin', '/bin'].some((dir) => existsSync(path.join(dir, b))));
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} not installed: run sh scripts/install-test-services.sh (as root)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rgw-'));
   const conf = path.join(dir, 'ceph.conf');
   const fsid = randomUUID();
