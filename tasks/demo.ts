@@ -82,6 +82,9 @@ export async function startDemo(root = path.resolve('.demo')): Promise<Demo> {
   process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
   process.env.AWS_REGION = 'us-east-1';
   delete process.env.AWS_SESSION_TOKEN;
+  // No trained model can be assumed on a fresh machine: without WHISPER_MODEL the demo transcribes
+  // with the random-weight model set-up made (valid SRTs, gibberish text).
+  process.env.PODCAST_INGEST_DEFAULT_MODEL ??= 'random';
   delete process.env.AWS_PROFILE;
 
   return {
@@ -94,6 +97,9 @@ export async function startDemo(root = path.resolve('.demo')): Promise<Demo> {
         `  local mirror      ${path.relative(process.cwd(), path.join(localRoot, 'sites', DEMO_SITE_ID))}/`,
         `  bucket (s3rver)   ${path.relative(process.cwd(), path.join(bucketDir, DEMO_BUCKET))}/`,
         `  site config       ${path.relative(process.cwd(), path.join(siteDir, 'site.config.json'))}`,
+        process.env.WHISPER_MODEL
+          ? `Transcribed with WHISPER_MODEL=${process.env.WHISPER_MODEL}.`
+          : 'Transcripts were made with a RANDOM-weight model (gibberish text): set WHISPER_MODEL for real ones (see README).',
         'Run `npm start` again: every step is up to date. Delete .demo/ to start over.',
         '',
       ].join('\n'),

@@ -3,6 +3,7 @@
 // rebuilds the index on its own time; --wait-for-index waits and fails on a function error.
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import type { StepFunction, StepContext } from './context.ts';
+import { preSync } from './pre-sync.ts';
 import { withRetry, isTransientError } from './retry.ts';
 import { awsErrorCode, describeAwsError, isAccessDenied } from './aws/errors.ts';
 import { errorMessage, upToDate, type StepResult } from './types.ts';
@@ -69,9 +70,28 @@ export const index: StepFunction = async (ctx) => {
     const { type, message } = functionErrorOf(output);
     return failed(ctx, fn, `indexing function ${fn} failed: ${type}: ${message}`, output.FunctionError, { invocations: 1 });
   }
-  const done = invocationType === 'Event' ? `invoked ${fn} asynchronously (${reason})` : `${fn} finished${resultSummary(output)} (${reason})`;
-  return { status: 'ok', message: done, counts: { invocations: 1 }, errors: [] };
+  if (invocationType === 'Event') {
+    return { status: 'ok', message: `invoked ${fn} asynchronously (${reason})`, counts: { invocations: 1 }, errors: [] };
+  }
+  const done = `${fn} finished${resultSummary(output)} (${reason})`;
+  return bringDownIndexerOutput(ctx, done);
 };
+
+/** Folders the indexer writes; a synchronous run brings them down so the next run has nothing to do. */
+const INDEXER_FOLDERS = ['search-entries', 'search-index'];
+
+async function bringDownIndexerOutput(ctx: StepContext, done: string): Promise<StepResult> {
+  const syncFolders = ctx.options.syncFolders.filter((folder) => INDEXER_FOLDERS.includes(folder));
+  if (syncFolders.length === 0) return { status: 'ok', message: done, counts: { invocations: 1 }, errors: [] };
+  const pulled = await preSync({ ...ctx, options: { ...ctx.options, syncFolders } });
+  const errors = pulled.errors.map((e) => ({ ...e, step: 'index' as const }));
+  const counts = { invocations: 1, downloaded: pulled.counts.downloaded };
+  if (pulled.status === 'failed') {
+    return { status: 'failed', fatal: true, message: `${done}; bringing its output down failed: ${pulled.message}`, counts, errors };
+  }
+  const message = pulled.status === 'ok' ? `${done}; ${pulled.message}` : done;
+  return { status: 'ok', message, counts, errors };
+}
 
 async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'RequestResponse', payload: IndexPayload): Promise<InvokeCommandOutput> {
   const client = ctx.clients.lambda();

@@ -1,6 +1,7 @@
 // A small HTTP server for the demo feed and its audio: serves fixed routes from memory or
 // disk on a free loopback port, with Content-Length and Range support like a real host.
 import { createServer, type Server } from 'node:http';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 
@@ -30,6 +31,12 @@ export async function startStaticServer(routes: Record<string, Route> = {}, port
       return;
     }
     const body = Buffer.isBuffer(route.body) ? route.body : await readFile(route.body.file);
+    // Validators like a real host's, so conditional requests get a 304.
+    const etag = `"${createHash('md5').update(body).digest('hex')}"`;
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { etag }).end();
+      return;
+    }
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (range) {
       const start = Number(range[1]);
@@ -47,7 +54,7 @@ export async function startStaticServer(routes: Record<string, Route> = {}, port
       res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
       return;
     }
-    res.writeHead(200, { 'content-type': route.contentType, 'content-length': body.length, 'accept-ranges': 'bytes' });
+    res.writeHead(200, { 'content-type': route.contentType, 'content-length': body.length, 'accept-ranges': 'bytes', etag });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TSX_LOADER = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
@@ -28,7 +29,8 @@ export interface RunningCli {
 }
 
 export function startCli(args: string[], options: CliOptions = {}): RunningCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'Taskfile.ts'), ...args], {
+  // Resolved here so the CLI can run from any working directory (the demo test uses a temp one).
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), ...args], {
     cwd: options.cwd ?? PROJECT_ROOT,
     env: { ...process.env, FORCE_COLOR: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
