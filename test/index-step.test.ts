@@ -96,6 +96,27 @@ test('a run that uploaded invokes each site\'s function once; the entries come b
   assert.equal(lambda.invocations.length, 2, 'still no invocation');
 });
 
+test('--wait-for-index: the indexer\'s output comes down in the same run, so the next run does nothing', async (t) => {
+  const { localRoot, lambda, cli, root } = await rig(t, indexers);
+  await localFiles(localRoot, 'alpha');
+  const first = await cli('--only=pre-sync,upload,index', '--wait-for-index', '--sites=alpha');
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  assert.match(first.stdout, /\[alpha\] \[index\] ok: srt-indexing-alpha finished: wrote 1 search-entry file \(2 files uploaded\)/);
+  const local = JSON.parse(await readFile(path.join(localRoot, `sites/alpha/search-entries/pod/${FILE_KEY}.json`), 'utf8'));
+  assert.equal(local[0].id, '1_6500');
+
+  const summaryFile = path.join(root, 'second.json');
+  const second = await cli('--only=pre-sync,upload,index', '--wait-for-index', '--sites=alpha', `--summary-json=${summaryFile}`);
+  assert.equal(second.code, 0, second.stdout + second.stderr);
+  const steps = JSON.parse(await readFile(summaryFile, 'utf8')).sites[0].steps as { step: string; status: string }[];
+  assert.deepEqual(steps.filter((s) => s.status !== 'skipped').map((s) => [s.step, s.status]), [
+    ['pre-sync', 'up-to-date'],
+    ['upload', 'up-to-date'],
+    ['index', 'up-to-date'],
+  ]);
+  assert.equal(lambda.invocations.length, 1);
+});
+
 test('--wait-for-index: a function error fails the step with the function\'s message; Event does not wait for it', async (t) => {
   const { cli, lambda, root } = await rig(t, () => ({
     'srt-indexing-alpha': async () => {
