@@ -12,18 +12,27 @@ import { loadSpellingRules } from './transcribe/spelling.ts';
 import { transcribeEpisode, writeSrtFile, type EpisodeOutcome } from './transcribe/episode.ts';
 import { probeDurationMs } from './transcribe/audio.ts';
 import { ProgressTracker } from './transcribe/progress.ts';
+import { mapPool } from './limiter.ts';
 
 /**
- * Threads per whisper job when WHISPER_THREADS is unset. Measured by bench/transcribe.ts on 2
- * cores: see DEFAULT_SPLIT_NOTE. The limiter then runs (cores / threads) jobs side by side.
+ * Threads per whisper job when WHISPER_THREADS is unset and several episodes are queued.
+ * bench/transcribe.ts on 2 cores (tiny-shaped model, 4 queued files of 90 s of speech):
+ * 2 jobs x 1 thread gave 3.41 audio s per wall s, 1 job x 2 threads 2.72 (+25% for 2 x 1):
+ * whisper.cpp's threads synchronise per layer, separate jobs never wait for each other.
  */
-export const DEFAULT_THREADS_PER_JOB = 2;
+export const DEFAULT_THREADS_PER_JOB = 1;
 /** Chunk length in seconds when WHISPER_CHUNK_SECONDS is unset (a long episode = several whisper runs). */
 export const DEFAULT_CHUNK_SECONDS = 600;
 
-export function threadsPerJob(capacity: number): number {
-  const wanted = Number(process.env.WHISPER_THREADS) || DEFAULT_THREADS_PER_JOB;
-  return Math.max(1, Math.min(Math.floor(wanted), capacity, os.availableParallelism()));
+/**
+ * Threads for each whisper job: WHISPER_THREADS if set; else one per job when there are at
+ * least as many episodes as cores, and the cores shared among them when there are fewer (one
+ * long episode alone gets every core: -t 1 is about 1.6x slower than -t 2 on a single file).
+ */
+export function threadsPerJob(capacity: number, queued: number): number {
+  const cores = Math.max(1, Math.min(capacity, os.availableParallelism()));
+  const wanted = Number(process.env.WHISPER_THREADS) || Math.max(DEFAULT_THREADS_PER_JOB, Math.floor(cores / Math.max(1, Math.min(queued, cores))));
+  return Math.max(1, Math.min(Math.floor(wanted), cores));
 }
 
 function chunkMs(): number {
@@ -52,14 +61,14 @@ export const transcribe: StepFunction = async (ctx) => {
   const spelling = await loadSpellingRules(ctx.site.configDir);
   if (!spelling.ok) return failed(ctx, `spelling corrections: ${spelling.message}`);
 
-  const threads = threadsPerJob(ctx.limits.cpu.capacity);
+  const threads = threadsPerJob(ctx.limits.cpu.capacity, plan.todo.length);
   // Container durations give the progress total up front (a file ffprobe cannot read counts 0 and fails below).
-  const expected = await Promise.all(plan.todo.map((item) => probeDurationMs(item.audioPath, ctx.signal)));
+  const expected = await mapPool(plan.todo, 4, (item) => probeDurationMs(item.audioPath, ctx.signal));
   const progress = new ProgressTracker(
     expected.map((ms) => ms ?? 0),
     (text) => ctx.log.activity(text),
   );
-  ctx.log.info(`${plan.todo.length} episodes to transcribe, ${threads} threads per whisper job, model ${tools.model}`);
+  ctx.log.info(`${plan.todo.length} episodes to transcribe, ${threads} thread${threads === 1 ? '' : 's'} per whisper job, model ${tools.model}`);
 
   const errors: StepError[] = [];
   let made = 0;

@@ -278,3 +278,20 @@ describe('models', () => {
     assert.deepEqual((await import('node:fs/promises').then((fs) => fs.readdir(dir))).sort(), ['ggml-good.bin']);
   });
 });
+
+describe('threads per whisper job', () => {
+  test('cores shared among fewer episodes, one thread each when enough are queued, WHISPER_THREADS wins', async () => {
+    const { threadsPerJob } = await import('../tasks/transcribe.ts');
+    const cores = Math.min(2, (await import('node:os')).default.availableParallelism());
+    assert.equal(threadsPerJob(2, 1), cores);
+    assert.equal(threadsPerJob(2, 2), 1);
+    assert.equal(threadsPerJob(2, 40), 1);
+    process.env.WHISPER_THREADS = '2';
+    try {
+      assert.equal(threadsPerJob(2, 40), cores);
+      assert.equal(threadsPerJob(1, 40), 1); // never more than the limiter's capacity
+    } finally {
+      delete process.env.WHISPER_THREADS;
+    }
+  });
+});

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { SetupOptions, SetupResult } from './ffmpeg.ts';
 import { cachedWhisperCli, cliRuns, ensureWhisperBuild } from './whisper-build.ts';
-import { ensureNamedModel, ensureRandomModel, isRandomModel, parseModelSpec, randomModelPath } from './whisper-models.ts';
+import { ensureNamedModel, ensureRandomModel, isRandomModel, parseModelSpec, RANDOM_MODEL_NAME, randomModelPath } from './whisper-models.ts';
 
 export const HOW_TO_GET_A_MODEL =
   'For real transcripts set WHISPER_MODEL to a model name (e.g. base.en, small.en, large-v3-turbo) and run `npm run setup` ' +
@@ -72,6 +72,14 @@ export async function ensureWhisper({ say }: SetupOptions): Promise<SetupResult>
       break;
   }
   return { ok };
+}
+
+/**
+ * The demo's default: with WHISPER_MODEL unset, transcribe with the random-weight model (and
+ * say so) instead of failing. A real `run` never does this: gibberish must not reach a bucket.
+ */
+export function useRandomModelByDefault(): void {
+  process.env.PODCAST_INGEST_DEFAULT_MODEL ??= RANDOM_MODEL_NAME;
 }
 
 /** What the transcribe step needs, or why it cannot run. */

@@ -32,8 +32,14 @@ export type EpisodeOutcome =
   | { status: 'written'; cues: number; durationMs: number; chunks: number; replacements: number }
   | { status: 'failed'; message: string; code?: string };
 
-/** Live temporary folders, removed on interrupt even if an episode is stuck. */
-export const liveWorkDirs = new Set<string>();
+/** Work folders of running episodes: each episode removes its own; this is for a forced exit. */
+const liveWorkDirs = new Set<string>();
+
+/** Remove the work folders of episodes still running (call before a forced process.exit). */
+export async function removeLiveWorkDirs(): Promise<void> {
+  await Promise.all([...liveWorkDirs].map((dir) => rm(dir, { recursive: true, force: true }).catch(() => undefined)));
+  liveWorkDirs.clear();
+}
 
 export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSettings, expectedMs?: number): Promise<EpisodeOutcome> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'podcast-ingest-whisper-'));
