@@ -1,26 +1,20 @@
 // consistency (DESIGN §1): a read-only report of local vs bucket after pre-sync, per
 // folder: localOnly (upload will send them), s3Only (pre-sync could not fetch them),
 // consistent, and conflicts with their reason and newer side. Reuses the run's listing.
-import type { StepFunction } from './context.ts';
+import type { StepContext, StepFunction } from './context.ts';
+import { isPreSyncDetail } from './pre-sync.ts';
 import type { StepResult } from './types.ts';
 import { countByFolder, type SyncDiff } from './storage/diff.ts';
 import { compareWithListing } from './storage/compare.ts';
 import { bucketListing, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 
 export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
-  const listed = await bucketListing(ctx, 'consistency');
-  if (!listed.ok) return listed.result;
-  const cache = await loadCache(ctx);
-  // A fresh local scan: it reflects what pre-sync just downloaded.
-  const { diff } = await compareWithListing({
-    localDir: ctx.site.localDir,
-    folders: ctx.options.syncFolders,
-    listing: listed.listing,
-    cache,
-    signal: ctx.signal,
-    log: ctx.log,
-  });
-  await saveCache(ctx, cache);
+  let diff = unchangedSincePreSync(ctx);
+  if (!diff) {
+    const fresh = await compareAfresh(ctx);
+    if (!fresh.ok) return fresh.result;
+    diff = fresh.diff;
+  }
 
   logConflicts(ctx, diff.conflicts, 'report');
   const byFolder = countByFolder(diff, ctx.options.syncFolders);
@@ -51,6 +45,30 @@ export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
   ].join(', ');
   return { status: 'ok', message, counts, errors: [], detail };
 };
+
+/** pre-sync's own comparison, when pre-sync changed nothing locally (it runs right before). */
+function unchangedSincePreSync(ctx: StepContext): SyncDiff | undefined {
+  const pre = ctx.state.results['pre-sync'];
+  if (pre?.status !== 'up-to-date' || !isPreSyncDetail(pre.detail)) return undefined;
+  return pre.detail.listing === ctx.state.bucketListing ? pre.detail.diff : undefined;
+}
+
+/** A fresh local scan against the run's listing: it reflects what pre-sync just downloaded. */
+async function compareAfresh(ctx: StepContext): Promise<{ ok: true; diff: SyncDiff } | { ok: false; result: StepResult }> {
+  const listed = await bucketListing(ctx, 'consistency');
+  if (!listed.ok) return listed;
+  const cache = await loadCache(ctx);
+  const { diff } = await compareWithListing({
+    localDir: ctx.site.localDir,
+    folders: ctx.options.syncFolders,
+    listing: listed.listing,
+    cache,
+    signal: ctx.signal,
+    log: ctx.log,
+  });
+  await saveCache(ctx, cache);
+  return { ok: true, diff };
+}
 
 export interface ConsistencyDetail {
   byFolder: ReturnType<typeof countByFolder>;

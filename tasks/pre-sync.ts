@@ -2,14 +2,25 @@
 // object the local tree lacks and every conflict the bucket wins (newer side wins). A file
 // that fails stays missing and is reported; the others go on. Nothing is deleted.
 import path from 'node:path';
-import type { StepFunction } from './context.ts';
+import type { StepFunction, StoredFile } from './context.ts';
 import { formatBytes } from './summary.ts';
 import type { StepResult } from './types.ts';
-import { planTransfers } from './storage/diff.ts';
+import { planTransfers, type SyncDiff } from './storage/diff.ts';
 import { compareWithListing } from './storage/compare.ts';
-import { downloadObject } from './storage/download.ts';
+import { fetchObject } from './storage/download.ts';
 import { bucketListing, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
+
+/** Left in the up-to-date result: the local tree as compared, untouched by this step. */
+export interface PreSyncDetail {
+  kind: 'pre-sync-unchanged';
+  listing: StoredFile[];
+  diff: SyncDiff;
+}
+
+export function isPreSyncDetail(detail: unknown): detail is PreSyncDetail {
+  return typeof detail === 'object' && detail !== null && (detail as { kind?: unknown }).kind === 'pre-sync-unchanged';
+}
 
 export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   // Phase 1: the run's one listing (consistency and upload reuse it). No listing, no run.
@@ -31,14 +42,16 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   logConflicts(ctx, diff.conflicts, 'download');
   if (planned.length === 0) {
     await saveCache(ctx, cache);
-    return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [] };
+    // Nothing changed locally: the consistency step may report this very comparison.
+    const detail: PreSyncDetail = { kind: 'pre-sync-unchanged', listing, diff };
+    return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [], detail };
   }
 
   // Phase 3: the downloads, through the shared network limiter.
   const s3 = ctx.clients.s3();
   const bucket = ctx.site.automation.bucket;
   const outcome = await runTransfers(ctx, 'download', planned, async (transfer, onProgress) => {
-    const result = await downloadObject({
+    const fetched = await fetchObject({
       s3,
       bucket,
       object: transfer.remote!,
@@ -47,7 +60,11 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
       log: ctx.log,
       onProgress,
     });
-    cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
+    // Renaming into place (two fsyncs) happens after the network slot is released.
+    return async () => {
+      const result = await fetched.commit();
+      cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
+    };
   });
   await saveCache(ctx, cache);
 

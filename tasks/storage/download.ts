@@ -34,7 +34,24 @@ export interface DownloadResult {
   mtimeMs: number;
 }
 
-export function downloadObject(input: DownloadInput): Promise<DownloadResult> {
+/** A verified download waiting in its temporary file. */
+export interface FetchedObject {
+  /** fsync, set the mtime, rename into place. On failure the temporary file is removed. */
+  commit(): Promise<DownloadResult>;
+  /** Remove the temporary file instead. */
+  discard(): Promise<void>;
+}
+
+/** Download and put in place. */
+export async function downloadObject(input: DownloadInput): Promise<DownloadResult> {
+  return (await fetchObject(input)).commit();
+}
+
+/**
+ * Download into a temporary file and verify it, retrying transient failures; the commit is
+ * separate so the caller can release its network slot before the disk work.
+ */
+export function fetchObject(input: DownloadInput): Promise<FetchedObject> {
   const what = `download ${input.object.key}`;
   return withStorageRetry(() => guarded(what, input.signal, (watchdog) => attempt(input, watchdog)), {
     signal: input.signal,
@@ -43,7 +60,7 @@ export function downloadObject(input: DownloadInput): Promise<DownloadResult> {
   });
 }
 
-async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; touch(): void }): Promise<DownloadResult> {
+async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; touch(): void }): Promise<FetchedObject> {
   const { object } = input;
   const response = await input.s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: object.key }), {
     abortSignal: watchdog.signal,
@@ -78,9 +95,19 @@ async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; to
     if (md5FromEtag(etag) && etag !== md5) input.log.debug(`${object.key}: ETag ${etag} is not the content MD5 ${md5}`);
     // The listing's time is more precise than the Last-Modified header (whole seconds).
     const modified = etag === object.etag ? object.modified : (response.LastModified ?? object.modified);
-    await file.commit({ mtime: modified });
-    const info = await stat(input.destPath);
-    return { size: received, md5, etag, modified, mtimeMs: info.mtimeMs };
+    return {
+      async commit() {
+        try {
+          await file.commit({ mtime: modified });
+        } catch (error) {
+          await file.abort();
+          throw error;
+        }
+        const info = await stat(input.destPath);
+        return { size: received, md5, etag, modified, mtimeMs: info.mtimeMs };
+      },
+      discard: () => file.abort(),
+    };
   } catch (error) {
     await file.abort();
     throw error;

@@ -24,7 +24,8 @@ export async function runTransfers(
   ctx: StepContext,
   direction: Direction,
   planned: readonly PlannedTransfer[],
-  perform: (transfer: PlannedTransfer, onProgress: (bytes: number) => void) => Promise<void>,
+  /** The network part of one transfer; it may return the local finishing work (fsync, rename) to run outside the slot. */
+  perform: (transfer: PlannedTransfer, onProgress: (bytes: number) => void) => Promise<void | (() => Promise<void>)>,
 ): Promise<TransferOutcome> {
   const outcome: TransferOutcome = { done: [], errors: [], counts: {}, bytes: 0 };
   const bucket = ctx.site.automation.bucket;
@@ -41,27 +42,29 @@ export async function runTransfers(
   };
   report(true);
 
-  // Largest first: long transfers start early and small ones fill the gaps.
+  // Largest first: long transfers start early and small ones fill the gaps. Twice as many
+  // workers as network slots, so the disk work after a transfer never leaves a slot idle.
   const ordered = [...planned].sort((a, b) => b.size - a.size || (a.key < b.key ? -1 : 1));
-  await mapPool(ordered, ctx.limits.network.capacity, async (transfer) => {
+  await mapPool(ordered, ctx.limits.network.capacity * 2, async (transfer) => {
     const target = `s3://${bucket}/${transfer.key}`;
     try {
-      await ctx.limits.network.use(
-        () =>
-          ctx.effect({ kind: direction, target, reason: transfer.reason }, async () => {
-            ctx.log.debug(`${direction} ${transfer.key}: ${transfer.reason}`);
-            await perform(transfer, (bytes) => {
+      await ctx.effect({ kind: direction, target, reason: transfer.reason }, async () => {
+        ctx.log.debug(`${direction} ${transfer.key}: ${transfer.reason}`);
+        const finish = await ctx.limits.network.use(
+          () =>
+            perform(transfer, (bytes) => {
               inFlight.set(transfer.key, bytes);
               report();
-            });
-            outcome.done.push(transfer);
-            outcome.bytes += transfer.size;
-            const folder = (outcome.counts[topFolder(transfer.key)] ??= { files: 0, bytes: 0 });
-            folder.files++;
-            folder.bytes += transfer.size;
-          }),
-        { signal: ctx.signal },
-      );
+            }),
+          { signal: ctx.signal },
+        );
+        if (finish) await finish();
+        outcome.done.push(transfer);
+        outcome.bytes += transfer.size;
+        const folder = (outcome.counts[topFolder(transfer.key)] ??= { files: 0, bytes: 0 });
+        folder.files++;
+        folder.bytes += transfer.size;
+      });
     } catch (error) {
       // The run's abort ends the step (the graph records "interrupted").
       if (ctx.signal.aborted) throw error;

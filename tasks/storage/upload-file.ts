@@ -9,7 +9,6 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { Logger } from '../log.ts';
 import type { LocalFile } from './diff.ts';
 import { VerificationError, errorCode } from './errors.ts';
@@ -135,6 +134,8 @@ async function uploadMultipart(input: UploadInput, watchdog: Watchdog): Promise<
       callback(null, chunk);
     },
   });
+  // Loaded on first use: most runs upload no large file, and start-up time counts.
+  const { Upload } = await import('@aws-sdk/lib-storage');
   const source = createReadStream(file.path, { highWaterMark: 1024 * 1024 });
   source.on('error', (error) => hasher.destroy(error));
   const upload = new Upload({
