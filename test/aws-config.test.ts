@@ -6,7 +6,7 @@ import http from 'node:http';
 import { chmod, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { runCliIn } from './helpers/cli-in.ts';
+import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/temp.ts';
 import { writeSite } from './helpers/sites.ts';
 import { clearCredentialCache, roleCredentialsProvider, REFRESH_MARGIN_MS } from '../tasks/aws/credentials.ts';
@@ -21,7 +21,7 @@ async function workdir(t: TestContext, env: string | undefined, mode = 0o600) {
     await writeFile(path.join(cwd, '.env.automation'), env);
     await chmod(path.join(cwd, '.env.automation'), mode);
   }
-  const validate = (...args: string[]) => runCliIn(cwd, ['validate', `--sites-root=${path.join(cwd, 'sites')}`, ...args], { env: NO_ENV });
+  const validate = (...args: string[]) => runCli(['validate', `--sites-root=${path.join(cwd, 'sites')}`, ...args], { cwd, env: NO_ENV });
   return { cwd, sitesRoot: path.join(cwd, 'sites'), validate };
 }
 const completeEnv = `AWS_ACCESS_KEY_ID=${CENTRAL.id}\nAWS_SECRET_ACCESS_KEY=${CENTRAL.secret}\nAWS_REGION=us-east-1\n`;

@@ -17,9 +17,8 @@ import { createSiteClients } from '../tasks/aws/clients.ts';
 import { clearCredentialCache, roleSessionName, stsCalls } from '../tasks/aws/credentials.ts';
 import { resolveAutomation, type SiteConfig } from '../tasks/site-config.ts';
 import type { SiteId } from '../tasks/types.ts';
-import { runCliIn } from './helpers/cli-in.ts';
 import { writeSite } from './helpers/sites.ts';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { PROJECT_ROOT, runCli } from './helpers/cli.ts';
 
 const ACCOUNT = '111111111111';
 const SPEECH = path.resolve(PROJECT_ROOT, '../shared/corpus/srt/pysrt-speech-bom-utf8.srt');
@@ -207,7 +206,7 @@ describe('assumed roles against the RADOS Gateway', { skip: unavailable }, () =>
       // Misconfigured: alpha's role pointed at beta's bucket, and no indexing function.
       ['gamma', roleA.arn, 'beta-browse-dot-show'],
     ]);
-    const all = await runCliIn(cwd, ['check-access', `--sites-root=${sitesRoot}`], { env });
+    const all = await runCli(['check-access', `--sites-root=${sitesRoot}`], { cwd, env });
     assert.equal(all.code, 1, all.stdout + all.stderr);
     const row = (site: string, check: string) => all.stdout.split('\n').find((l) => new RegExp(`^${site}\\s+${check}\\s`).test(l)) ?? '';
     for (const s of ['alpha', 'beta']) {
@@ -221,7 +220,7 @@ describe('assumed roles against the RADOS Gateway', { skip: unavailable }, () =>
     assert.match(all.stdout, /check-access: 3 checks failed/);
     assertNoSecrets('check-access stdout', all.stdout + all.stderr);
 
-    const good = await runCliIn(cwd, ['check-access', `--sites-root=${sitesRoot}`, '--sites=alpha,beta', '--json'], { env });
+    const good = await runCli(['check-access', `--sites-root=${sitesRoot}`, '--sites=alpha,beta', '--json'], { cwd, env });
     assert.equal(good.code, 0, good.stdout + good.stderr);
     const report = JSON.parse(good.stdout);
     assert.equal(report.ok, true);
@@ -254,7 +253,7 @@ describe('assumed roles against the RADOS Gateway', { skip: unavailable }, () =>
     const summaryFile = path.join(cwd, 'summary.json');
     const invokedBefore = lambda.invocations.length;
     const args = ['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--renderer=plain', '--verbose', '--only=pre-sync,upload,index', `--log-file=${logFile}`, `--summary-json=${summaryFile}`];
-    const r = await runCliIn(cwd, args, { env });
+    const r = await runCli(args, { cwd, env });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const summary = JSON.parse(await readFile(summaryFile, 'utf8'));
     const step = (s: string, name: string) => summary.sites.find((x: { site: string }) => x.site === s)?.steps.find((x: { step: string }) => x.step === name);
@@ -281,7 +280,7 @@ describe('assumed roles against the RADOS Gateway', { skip: unavailable }, () =>
     }
 
     // A second run brings the entries down and invokes nothing for the healthy sites.
-    const again = await runCliIn(cwd, [...args.filter((a) => !a.startsWith('--summary-json')), '--sites=alpha,beta'], { env });
+    const again = await runCli([...args.filter((a) => !a.startsWith('--summary-json')), '--sites=alpha,beta'], { cwd, env });
     assert.equal(again.code, 0, again.stdout + again.stderr);
     await lambda.idle();
     assert.equal(lambda.invocations.length - invokedBefore, 2);

@@ -11,10 +11,9 @@ import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../tasks/local/s3-server.ts'
 import { startLocalLambda, type LambdaHandler } from '../tasks/local/lambda-server.ts';
 import { createIndexerHandler } from '../tasks/indexer/indexer.ts';
 import { buildPayload, MAX_KEYS_BYTES } from '../tasks/index-step.ts';
-import { runCliIn } from './helpers/cli-in.ts';
 import { tempDir } from './helpers/temp.ts';
 import { writeSite, siteConfig } from './helpers/sites.ts';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { PROJECT_ROOT, runCli } from './helpers/cli.ts';
 
 const SPEECH = path.resolve(PROJECT_ROOT, '../shared/corpus/srt/pysrt-speech-bom-utf8.srt');
 const FILE_KEY = '2024-07-25_Simple_Episode_Title--1721921400000';
@@ -43,7 +42,7 @@ async function rig(t: TestContext, functions: (s3Endpoint: string) => Record<str
   const localRoot = path.join(root, 'local');
   for (const id of ['alpha', 'beta']) await writeSite(sitesRoot, siteConfig(id, { endpoint: s3server.endpoint, lambdaEndpoint: lambda.endpoint }));
   const cli = (...args: string[]) =>
-    runCliIn(root, ['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--renderer=plain', ...args], { env: ENV });
+    runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--renderer=plain', ...args], { cwd: root, env: ENV });
   return { root, sitesRoot, localRoot, s3server, lambda, cli };
 }
 
@@ -173,12 +172,12 @@ test('throttling and 5xx are retried with backoff; a dry run invokes nothing', a
   await writeSite(sitesRoot, siteConfig('alpha', { lambdaEndpoint: endpoint }));
   const args = ['run', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`, '--renderer=plain', '--only=index', '--force-index'];
 
-  const dry = await runCliIn(root, [...args, '--dry-run'], { env: ENV });
+  const dry = await runCli([...args, '--dry-run'], { cwd: root, env: ENV });
   assert.equal(dry.code, 0, dry.stdout);
   assert.match(dry.stdout, /would invoke srt-indexing-alpha \(--force-index\)/);
   assert.equal(seen.length, 0);
 
-  const r = await runCliIn(root, args, { env: ENV });
+  const r = await runCli(args, { cwd: root, env: ENV });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.equal(seen.length, 5);
   assert.match(r.stdout, /WARN .*\[alpha\] \[index\] invoke srt-indexing-alpha: .*retry 1 in \d+ ms/);
@@ -210,7 +209,7 @@ test('access denied is reported with AWS\'s code and not retried', async (t) => 
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const sitesRoot = path.join(root, 'sites');
   await writeSite(sitesRoot, siteConfig('alpha', { lambdaEndpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
-  const r = await runCliIn(root, ['run', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`, '--renderer=plain', '--only=index', '--force-index'], { env: ENV });
+  const r = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`, '--renderer=plain', '--only=index', '--force-index'], { cwd: root, env: ENV });
   assert.equal(r.code, 1);
   assert.match(r.stdout, /\[alpha\] \[index\] failed: not allowed to invoke srt-indexing-alpha with the site's role: .*not authorized to perform: lambda:InvokeFunction \(AccessDeniedException\)/);
   assert.equal(requests, 1);
