@@ -91,6 +91,7 @@ export const transcribe: StepFunction = async (ctx) => {
               spelling: spelling.rules,
               signal: ctx.signal,
               onProgress: (doneMs, totalMs) => progress.update(index, doneMs, totalMs),
+              debug: (message) => ctx.log.debug(message),
               write: async (file, text) => {
                 await ctx.effect({ kind: 'write', target: item.srtKey, reason: 'new transcript' }, () => writeSrtFile(file, text));
               },

@@ -67,7 +67,7 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
     const truncated = path.join(site.siteDir, 'audio', 'pod', '2024-03-01_Cut--1700000000008.mp3');
     await writeFile(truncated, (await readFile(path.join(CORPUS_AUDIO, 'multilingual.mp3'))).subarray(0, 120_000));
 
-    const first = await runTranscribe(site, tmp);
+    const first = await runTranscribe(site, tmp, { WHISPER_THREADS: '1' }, ['--verbose']);
     assert.equal(first.code, 1, first.output);
     const record = transcribeRecord(first.summary);
     assert.equal(record.status, 'failed');
@@ -88,6 +88,31 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
     // Nothing temporary left: no work folder, no partial SRT, no SRT for the broken file.
     assert.deepEqual(await workDirsIn(tmp), []);
     assert.deepEqual((await filesUnder(path.join(site.siteDir, 'transcripts'))).filter((f) => f.includes('.partial') || f.includes('Cut')), []);
+
+    // Offsets, checked independently: cut the tone file where the runner did (its --verbose
+    // line), with ffmpeg's sample-exact atrim, run whisper-cli on each piece, shift by the
+    // piece's start: the runner's transcript must be exactly that.
+    const chunkLine = /Tones--1700000000006\.mp3: (\d+) ms, chunks (.*)$/m.exec(first.output);
+    assert.ok(chunkLine, first.output);
+    const pieces = chunkLine[2]!.split(' ').map((p) => p.split('/')[0]!.split('-').map(Number) as [number, number]);
+    assert.equal(pieces.length, 4);
+    assert.ok(pieces.every(([s, e], i) => i === 0 || (s === pieces[i - 1]![1] && e > s)), chunkLine[2]);
+    const expected: { startMs: number; endMs: number; text: string }[] = [];
+    for (const [i, [startMs, endMs]] of pieces.entries()) {
+      const wav = path.join(root, `piece-${i}.wav`);
+      execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', tones, '-af', `aresample=16000,atrim=start_sample=${startMs * 16}:end_sample=${endMs * 16}`, '-ac', '1', '-c:a', 'pcm_s16le', '-y', wav]);
+      execFileSync(testWhisperCli(), ['-m', model, '-f', wav, '-t', '1', '-mc', '0', '-osrt', '-of', path.join(root, `piece-${i}`), '--prompt', 'Speeches and talks.', '-nf'], {
+        env: { ...process.env, OMP_WAIT_POLICY: 'passive' },
+        stdio: 'ignore',
+      });
+      for (const cue of parseSrt(await readFile(path.join(root, `piece-${i}.srt`)))) {
+        if (cue.text.trim() === '') continue;
+        const start = Math.max(Math.min(cue.startMs + startMs, endMs), expected.at(-1)?.startMs ?? 0);
+        expected.push({ startMs: start, endMs: Math.min(Math.max(cue.endMs + startMs, start), endMs), text: cue.text.trim().replace(/\bba\b/gi, 'Fixed') });
+      }
+    }
+    const tonesSrt = parseSrt(await readFile(path.join(site.siteDir, 'transcripts', 'pod', '2024-02-01_Tones--1700000000006.srt')));
+    assert.deepEqual(tonesSrt, expected);
 
     // Rerun without the broken file: nothing to do, nothing rewritten.
     await rm(truncated);

@@ -24,6 +24,8 @@ export interface EpisodeSettings {
   signal: AbortSignal;
   /** Audio milliseconds of this episode done so far (called often; cheap). */
   onProgress: (doneMs: number, totalMs: number) => void;
+  /** Detail for --verbose (chunk boundaries). */
+  debug?: (message: string) => void;
   /** Write through the dry-run gate. */
   write: (file: string, text: string) => Promise<void>;
 }
@@ -47,6 +49,7 @@ export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSetti
   try {
     const audio = await decodeToPcm(item.audioPath, dir, { signal: s.signal, expectedMs: expectedMs ?? (await probeDurationMs(item.audioPath, s.signal)) });
     const chunks = planChunks(audio.durationMs, audio.silences, { chunkMs: s.chunkMs });
+    s.debug?.(`${item.audioKey}: ${audio.durationMs} ms, chunks ${chunks.map((c) => `${c.startMs}-${c.endMs}/${c.cut}`).join(' ')}`);
     const parts: ChunkTranscript[] = [];
     let doneMs = 0;
     for (const [i, chunk] of chunks.entries()) {
