@@ -24,7 +24,7 @@ import { consistencyCommand } from './tasks/commands/consistency.ts';
 import { feedCommand } from './tasks/commands/feed.ts';
 import { validateCommand } from './tasks/commands/validate.ts';
 import { checkAccessCommand } from './tasks/commands/check-access.ts';
-import { loadAutomationEnv } from './tasks/aws/env.ts';
+import { automationEnvProblem, loadAutomationEnv } from './tasks/aws/env.ts';
 import { startDemo } from './tasks/demo.ts';
 
 const VERSION = '0.1.0';
@@ -124,6 +124,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     return EXIT.usage;
   }
   for (const warning of env.warnings) runLog.warn(warning);
+  const envProblem = automationEnvProblem(env, sites.filter((s) => s.automation.roleArn).length);
+  if (envProblem) runLog.error(envProblem);
   if (NODE_MAJOR < 22) runLog.debug(`Node ${process.versions.node}: AWS SDK releases after January 2027 need Node 22 (the lock file pins working ones)`);
 
   const lock = flags.dryRun ? undefined : await acquireLock(flags.localRoot, `run ${process.argv.slice(2).join(' ')}`.trim());

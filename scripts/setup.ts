@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { ensureFfmpeg } from '../tasks/toolchain/ffmpeg.ts';
 import { ensureWhisper } from '../tasks/toolchain/whisper.ts';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const { values } = parseArgs({ options: { for: { type: 'string', default: 'demo' } } });
 const purpose = values.for === 'test' ? 'test' : 'demo';
@@ -14,6 +16,12 @@ let ok = true;
 for (const step of [ensureFfmpeg, ensureWhisper]) {
   const result = await step({ purpose, say });
   if (!result.ok) ok = false;
+}
+// The AWS tests run against a real S3 + STS (Ceph's RADOS Gateway, from Debian's packages).
+if (purpose === 'test') {
+  const script = fileURLToPath(new URL('./install-test-services.sh', import.meta.url));
+  const result = spawnSync('sh', [script], { stdio: 'inherit' });
+  if (result.status !== 0) ok = false;
 }
 // Tests need every tool; the demo can still show sync and feeds without them.
 process.exitCode = ok || purpose === 'demo' ? 0 : 1;
