@@ -44,7 +44,7 @@ async function runTranscribe(site: LocalSite, tmp: string, extraEnv: NodeJS.Proc
 const transcribeRecord = (summary: RunSummary) => summary.sites[0]!.steps.find((s) => s.step === 'transcribe')!;
 
 describe('transcribe step (real ffmpeg and whisper-cli)', () => {
-  test('corpus clips and long synthetic audio: valid SRTs, a truncated MP3 fails alone, a rerun transcribes nothing', async (t) => {
+  test('corpus clips and long synthetic audio: valid SRTs, exact offsets, a truncated or non-audio file fails alone, a rerun transcribes nothing', async (t) => {
     const root = await tempDir(t);
     const tmp = path.join(root, 'tmp');
     await mkdir(tmp);
@@ -66,15 +66,19 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
     for (const [key, source] of Object.entries(keys)) await addAudio(site, 'pod', key, source);
     const truncated = path.join(site.siteDir, 'audio', 'pod', '2024-03-01_Cut--1700000000008.mp3');
     await writeFile(truncated, (await readFile(path.join(CORPUS_AUDIO, 'multilingual.mp3'))).subarray(0, 120_000));
+    // Not audio at all (an HTML error page saved as an episode).
+    const garbage = path.join(site.siteDir, 'audio', 'pod', '2024-03-02_Html--1700000000009.mp3');
+    await writeFile(garbage, '<html><body>503 Service Unavailable</body></html>\n'.repeat(200));
 
     const first = await runTranscribe(site, tmp, { WHISPER_THREADS: '1' }, ['--verbose']);
     assert.equal(first.code, 1, first.output);
     const record = transcribeRecord(first.summary);
     assert.equal(record.status, 'failed');
     assert.equal(record.counts.transcriptsMade, 7, first.output);
-    assert.equal(record.errors.length, 1);
-    assert.equal(record.errors[0]!.subject, 'audio/pod/2024-03-01_Cut--1700000000008.mp3');
-    assert.match(record.errors[0]!.message, /audio is truncated or corrupt: ffmpeg decoded 29\.9 s of the 60\.0 s its header announces/);
+    const bySubject = new Map(record.errors.map((e) => [e.subject, e]));
+    assert.equal(record.errors.length, 2, JSON.stringify(record.errors));
+    assert.match(bySubject.get('audio/pod/2024-03-01_Cut--1700000000008.mp3')!.message, /audio is truncated or corrupt: ffmpeg decoded 29\.9 s of the 60\.0 s its header announces/);
+    assert.match(bySubject.get('audio/pod/2024-03-02_Html--1700000000009.mp3')!.message, /^ffmpeg cannot decode the audio \(exit \d+\): .*(Invalid|Failed)/);
     assert.match(first.output, /Tones--1700000000006\.srt: \d+ cues from 215\.0 s of audio in 4 chunk\(s\)/);
     assert.match(first.output, /Noise--1700000000007\.srt: \d+ cues from 130\.0 s of audio in 2 chunk\(s\)/);
     assert.match(first.output, /RANDOM-WEIGHT model/);
@@ -87,7 +91,7 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
     }
     // Nothing temporary left: no work folder, no partial SRT, no SRT for the broken file.
     assert.deepEqual(await workDirsIn(tmp), []);
-    assert.deepEqual((await filesUnder(path.join(site.siteDir, 'transcripts'))).filter((f) => f.includes('.partial') || f.includes('Cut')), []);
+    assert.deepEqual((await filesUnder(path.join(site.siteDir, 'transcripts'))).filter((f) => f.includes('.partial') || f.includes('Cut') || f.includes('Html')), []);
 
     // Offsets, checked independently: cut the tone file where the runner did (its --verbose
     // line), with ffmpeg's sample-exact atrim, run whisper-cli on each piece, shift by the
@@ -116,6 +120,7 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
 
     // Rerun without the broken file: nothing to do, nothing rewritten.
     await rm(truncated);
+    await rm(garbage);
     const srtFile = path.join(site.siteDir, 'transcripts', 'pod', '2024-01-01_Jfk--1700000000001.srt');
     const before = (await stat(srtFile)).mtimeMs;
     const second = await runTranscribe(site, tmp);

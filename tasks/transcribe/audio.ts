@@ -27,7 +27,7 @@ export function ffprobePath(): string {
 }
 
 /** The last meaningful lines of ffmpeg's log: what an operator needs to see. */
-export function ffmpegTail(log: string, lines = 3): string {
+export function tailOf(log: string, lines = 3): string {
   const all = log.split('\n').map((l) => l.trim());
   // Diagnostics look like "[mp3float @ 0x...] overread..." or "<file>: Invalid data..."; the rest is stream info.
   const diagnostics = all.filter((l) => /error|invalid|overread|truncat|corrupt|missing|could not|no such|failed|not find|header/i.test(l) && !/silence_/.test(l));
@@ -65,6 +65,8 @@ export async function decodeToPcm(input: string, dir: string, options: DecodeOpt
   const filter = `silencedetect=noise=${options.noiseDb ?? -35}dB:d=${options.minSilenceSeconds ?? 0.4}`;
   const out = await $({ signal: options.signal, quiet: true, nothrow: true, timeout: timeoutMs })`${ffmpegPath()} -nostdin -hide_banner -nostats -v info -i ${input} -vn -af ${filter} -ac 1 -ar ${SAMPLE_RATE} -c:a pcm_s16le -f s16le -y ${pcmPath}`;
   options.signal.throwIfAborted();
+  // ffmpeg names the input by its full path; the file name is enough next to the episode's key.
+  const ffmpegTail = (log: string) => tailOf(log).replaceAll(input, path.basename(input));
   if (out.signal) throw new AudioError(`ffmpeg was stopped (${out.signal}) after ${Math.round(timeoutMs / 1000)} s: ${ffmpegTail(out.stderr)}`, out.signal);
   if (out.exitCode !== 0) throw new AudioError(`ffmpeg cannot decode the audio (exit ${out.exitCode}): ${ffmpegTail(out.stderr)}`, `exit ${out.exitCode}`);
   const handle = await open(pcmPath, 'r');
