@@ -57,13 +57,19 @@ export async function saveCache(ctx: StepContext, cache: HashCache): Promise<voi
   }
 }
 
-/** One warning per conflict, saying why and what this step does about it. */
+/**
+ * Conflict log lines. A transferring step warns about the conflicts it resolves (with the
+ * reason and the winner); the consistency report warns about every conflict it still sees.
+ * So each conflict is reported at least once, whichever steps run.
+ */
 export function logConflicts(ctx: StepContext, conflicts: readonly Conflict[], direction: Direction | 'report'): void {
   for (const conflict of conflicts) {
-    const what =
-      direction === 'report'
-        ? `conflict ${conflict.key}: ${conflict.detail}`
-        : `${conflict.key}: ${needsTransfer(conflict, direction).reason}`;
-    ctx.log.warn(what);
+    if (direction === 'report') {
+      ctx.log.warn(`conflict ${conflict.key}: ${conflict.detail}`);
+      continue;
+    }
+    const decision = needsTransfer(conflict, direction);
+    if (decision.transfer) ctx.log.warn(`${conflict.key}: ${decision.reason}`);
+    else ctx.log.debug(`${conflict.key}: ${decision.reason}`);
   }
 }

@@ -73,9 +73,9 @@ export function uploadFile(input: UploadInput): Promise<UploadResult> {
       signal: input.signal,
       log: input.log,
       what,
-      // A CompleteMultipartUpload whose answer was lost, retried by the SDK, finds its upload
-      // gone: start the upload over rather than fail the file.
-      alsoRetry: (error) => errorCode(error) === 'NoSuchUpload',
+      // NoSuchUpload: a CompleteMultipartUpload whose answer was lost, retried by the SDK,
+      // finds its upload gone: start over. BadDigest: the body was damaged on the way.
+      alsoRetry: (error) => ['NoSuchUpload', 'BadDigest'].includes(errorCode(error) ?? ''),
     },
   );
 }
