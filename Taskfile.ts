@@ -26,6 +26,7 @@ import { validateCommand } from './tasks/commands/validate.ts';
 import { checkAccessCommand } from './tasks/commands/check-access.ts';
 import { automationEnvProblem, loadAutomationEnv } from './tasks/aws/env.ts';
 import { startDemo } from './tasks/demo.ts';
+import { removeLiveWorkDirs } from './tasks/transcribe/episode.ts';
 
 const VERSION = '0.1.0';
 
@@ -142,7 +143,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) {
       // A second signal: stop now.
-      void removeLiveTemporaries().finally(() => process.exit(EXIT.interrupted));
+      void removeAllTemporaries().finally(() => process.exit(EXIT.interrupted));
       return;
     }
     interrupted = true;
@@ -150,7 +151,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     controller.abort(new Error(`interrupted by ${signal}`));
     // Steps honour the signal; this bounds the wait if one does not.
     setTimeout(() => {
-      void removeLiveTemporaries().finally(() => process.exit(EXIT.interrupted));
+      void removeAllTemporaries().finally(() => process.exit(EXIT.interrupted));
     }, 4_000).unref();
   };
   process.on('SIGINT', onSignal);
@@ -217,10 +218,15 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await removeLiveTemporaries();
+    await removeAllTemporaries();
     if (lock?.status === 'acquired') await lock.release();
     await closeLog(logFile);
   }
+}
+
+/** Partial files and whisper work folders of this process. */
+async function removeAllTemporaries(): Promise<void> {
+  await Promise.all([removeLiveTemporaries(), removeLiveWorkDirs()]);
 }
 
 function excludedReason(flags: RunFlags, step: (typeof STEP_NAMES)[number]): string | undefined {

@@ -8,6 +8,7 @@ import { startLocalS3, LOCAL_S3_CREDENTIALS } from './local/s3-server.ts';
 import { startStaticServer, type StaticServer } from './local/static-server.ts';
 import { startLocalLambda } from './local/lambda-server.ts';
 import { createIndexerHandler } from './indexer/indexer.ts';
+import { useRandomModelByDefault } from './toolchain/whisper.ts';
 
 const ASSETS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'demo-assets');
 export const DEMO_SITE_ID = 'demo';
@@ -84,7 +85,7 @@ export async function startDemo(root = path.resolve('.demo')): Promise<Demo> {
   delete process.env.AWS_SESSION_TOKEN;
   // No trained model can be assumed on a fresh machine: without WHISPER_MODEL the demo transcribes
   // with the random-weight model set-up made (valid SRTs, gibberish text).
-  process.env.PODCAST_INGEST_DEFAULT_MODEL ??= 'random';
+  useRandomModelByDefault();
   delete process.env.AWS_PROFILE;
 
   return {

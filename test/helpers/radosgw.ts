@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { stopChild } from '../../tasks/local/child.ts';
 
 const run = promisify(execFile);
 
@@ -174,15 +175,8 @@ async function startCluster(): Promise<Radosgw> {
   };
   const stop = async () => {
     await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        // radosgw and the OSD are slow to stop on SIGTERM.
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(timer);
-      }),
+      // radosgw and the OSD are slow to stop on SIGTERM: stopChild kills them after 3 s.
+      children.map((child) => stopChild(child)),
     );
     await rm(dir, { recursive: true, force: true });
   };
