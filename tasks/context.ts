@@ -48,7 +48,7 @@ export interface StoredFile {
 export interface SiteState {
   /** The bucket listing, taken once per run (pre-sync lists, consistency and upload reuse it). */
   bucketListing?: StoredFile[];
-  /** Keys written locally by this run (rss, transcribe, pre-sync downloads): the rest of an upload is backlog. */
+  /** Keys written locally by this run (rss, transcribe): the rest of an upload is backlog. */
   createdThisRun: Set<S3Key>;
   /** Keys uploaded by this run (the index step's trigger and payload). */
   uploadedKeys: S3Key[];
