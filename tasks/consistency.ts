@@ -5,8 +5,7 @@ import type { StepContext, StepFunction } from './context.ts';
 import { isPreSyncDetail } from './pre-sync.ts';
 import type { StepResult } from './types.ts';
 import { countByFolder, type SyncDiff } from './storage/diff.ts';
-import { compareWithListing } from './storage/compare.ts';
-import { bucketListing, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
+import { bucketListing, compareSite, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 
 export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
   let diff = unchangedSincePreSync(ctx);
@@ -58,14 +57,7 @@ async function compareAfresh(ctx: StepContext): Promise<{ ok: true; diff: SyncDi
   const listed = await bucketListing(ctx, 'consistency');
   if (!listed.ok) return listed;
   const cache = await loadCache(ctx);
-  const { diff } = await compareWithListing({
-    localDir: ctx.site.localDir,
-    folders: ctx.options.syncFolders,
-    listing: listed.listing,
-    cache,
-    signal: ctx.signal,
-    log: ctx.log,
-  });
+  const diff = await compareSite(ctx, listed.listing, cache);
   await saveCache(ctx, cache);
   return { ok: true, diff };
 }

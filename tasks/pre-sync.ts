@@ -6,9 +6,8 @@ import type { StepFunction, StoredFile } from './context.ts';
 import { formatBytes } from './summary.ts';
 import type { StepResult } from './types.ts';
 import { planTransfers, type SyncDiff } from './storage/diff.ts';
-import { compareWithListing } from './storage/compare.ts';
 import { fetchObject } from './storage/download.ts';
-import { bucketListing, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
+import { bucketListing, compareSite, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
 
 /** Left in the up-to-date result: the local tree as compared, untouched by this step. */
@@ -30,14 +29,7 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
 
   // Phase 2: compare with the local tree.
   const cache = await loadCache(ctx);
-  const { diff } = await compareWithListing({
-    localDir: ctx.site.localDir,
-    folders: ctx.options.syncFolders,
-    listing,
-    cache,
-    signal: ctx.signal,
-    log: ctx.log,
-  });
+  const diff = await compareSite(ctx, listing, cache);
   const planned = planTransfers(diff, 'download');
   logConflicts(ctx, diff.conflicts, 'download');
   if (planned.length === 0) {

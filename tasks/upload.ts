@@ -7,10 +7,9 @@ import type { StepFunction, StoredFile } from './context.ts';
 import { formatBytes } from './summary.ts';
 import type { S3Key, StepResult, TransferCount } from './types.ts';
 import { planTransfers } from './storage/diff.ts';
-import { compareWithListing } from './storage/compare.ts';
 import { md5FromEtag } from './storage/listing.ts';
 import { topFolder } from './storage/ignore.ts';
-import { bucketListing, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
+import { bucketListing, compareSite, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
 import { uploadFile } from './storage/upload-file.ts';
 
@@ -18,14 +17,7 @@ export const upload: StepFunction = async (ctx): Promise<StepResult> => {
   const listed = await bucketListing(ctx, 'upload');
   if (!listed.ok) return listed.result;
   const cache = await loadCache(ctx);
-  const { diff } = await compareWithListing({
-    localDir: ctx.site.localDir,
-    folders: ctx.options.syncFolders,
-    listing: listed.listing,
-    cache,
-    signal: ctx.signal,
-    log: ctx.log,
-  });
+  const diff = await compareSite(ctx, listed.listing, cache);
   const planned = planTransfers(diff, 'upload');
   logConflicts(ctx, diff.conflicts, 'upload');
   if (planned.length === 0) {

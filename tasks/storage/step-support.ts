@@ -3,7 +3,8 @@
 // the hash cache's load and save, and the conflict log line.
 import type { StepContext, StoredFile } from '../context.ts';
 import type { StepName, StepResult } from '../types.ts';
-import type { Conflict, Direction } from './diff.ts';
+import type { Conflict, Direction, SyncDiff } from './diff.ts';
+import { compareWithListing } from './compare.ts';
 import { needsTransfer } from './diff.ts';
 import { describeError, errorCode } from './errors.ts';
 import { HashCache, hashCachePath } from './hash-cache.ts';
@@ -72,4 +73,17 @@ export function logConflicts(ctx: StepContext, conflicts: readonly Conflict[], d
     if (decision.transfer) ctx.log.warn(`${conflict.key}: ${decision.reason}`);
     else ctx.log.debug(`${conflict.key}: ${decision.reason}`);
   }
+}
+
+/** This site's local tree against `listing`, hashing only where a same-size pair needs it. */
+export async function compareSite(ctx: StepContext, listing: readonly StoredFile[], cache: HashCache): Promise<SyncDiff> {
+  const { diff } = await compareWithListing({
+    localDir: ctx.site.localDir,
+    folders: ctx.options.syncFolders,
+    listing,
+    cache,
+    signal: ctx.signal,
+    log: ctx.log,
+  });
+  return diff;
 }

@@ -114,7 +114,11 @@ export async function syncRig(t: TestContext, options: { siteId?: string; proxy?
       return startCli(argsFor(args, path.join(root, `summary-${++runs}.json`)), { env, timeoutMs: 240_000 });
     },
     async put(key, body) {
+      const recorded = s3.requests.length;
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: typeof body === 'string' ? Buffer.from(body) : body }));
+      // s3rver reports requests on its stdout, which can arrive after the response: wait for it,
+      // so request counts taken after seeding never include the seeding itself.
+      while (s3.requests.length === recorded) await new Promise((resolve) => setTimeout(resolve, 5));
     },
     async writeLocal(key, body, mtime) {
       const file = path.join(siteDir, ...key.split('/'));
