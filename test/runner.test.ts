@@ -124,7 +124,7 @@ test('sites lists the discovered sites; --json gives the same data; my-sites rep
   assert.doesNotMatch(r.stdout, /origin/);
 });
 
-test('SIGTERM mid-run: exit 130 within 5 s, summary printed, lock released, no process left', async (t) => {
+test('a concurrent run exits 3 naming the first; SIGTERM mid-run: exit 130 within 5 s, summary printed, lock released, no process left', async (t) => {
   const root = await tempDir(t);
   const sitesRoot = path.join(root, 'sites');
   const localRoot = path.join(root, 'local');
@@ -146,6 +146,10 @@ test('SIGTERM mid-run: exit 130 within 5 s, summary printed, lock released, no p
   await run.waitFor(/\[all\] \[run\] run /, 30_000);
   // Let pre-sync reach the stalled server.
   await new Promise((resolve) => setTimeout(resolve, 1500));
+  // A second run on the same local folder meanwhile is refused, naming the first.
+  const second = await runCli(['run', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
+  assert.equal(second.code, 3, second.stdout + second.stderr);
+  assert.match(second.stderr, new RegExp(`another run holds .*: pid ${run.child.pid} on ${os.hostname()}`));
   const sentAt = Date.now();
   process.kill(run.child.pid!, 'SIGTERM');
   const result = await run.result;
