@@ -5,6 +5,7 @@
 //   npx tsx Taskfile.ts run [--sites=a,b] [--dry-run] ...   nightly pipeline, every site
 //   npx tsx Taskfile.ts demo                                the same on the bundled demo
 //   npx tsx Taskfile.ts sites | consistency | feed | validate | check-access
+import { setMaxListeners } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -139,6 +140,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
 
   // One cancellation signal for listr2 tasks, zx processes and the AWS SDK.
   const controller = new AbortController();
+  // Every transfer, process and SDK call of every site listens on this one signal.
+  setMaxListeners(0, controller.signal);
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) {
