@@ -20,14 +20,7 @@ import { acquireLock, describeHolder } from './tasks/lock.ts';
 import { removeLiveTemporaries, removeStaleTemporaries } from './tasks/atomic.ts';
 import { formatSummaryTable, summaryLines } from './tasks/summary.ts';
 import { EXIT, STEP_NAMES, type RunSummary, type StepError } from './tasks/types.ts';
-import { sitesCommand } from './tasks/commands/sites.ts';
-import { consistencyCommand } from './tasks/commands/consistency.ts';
-import { feedCommand } from './tasks/commands/feed.ts';
-import { validateCommand } from './tasks/commands/validate.ts';
-import { checkAccessCommand } from './tasks/commands/check-access.ts';
 import { automationEnvProblem, loadAutomationEnv } from './tasks/aws/env.ts';
-import { startDemo } from './tasks/demo.ts';
-import { removeLiveWorkDirs } from './tasks/transcribe/episode.ts';
 
 const VERSION = '0.1.0';
 
@@ -58,19 +51,21 @@ async function main(argv: string[]): Promise<number> {
     case 'version':
       process.stdout.write(`podcast-ingest ${VERSION}\n`);
       return EXIT.ok;
+    // Commands load their modules on demand: a nightly run should not pay for the others.
     case 'sites':
-      return sitesCommand(command.flags);
+      return (await import('./tasks/commands/sites.ts')).sitesCommand(command.flags);
     case 'consistency':
-      return consistencyCommand(command.flags);
+      return (await import('./tasks/commands/consistency.ts')).consistencyCommand(command.flags);
     case 'feed':
-      return feedCommand(command.flags);
+      return (await import('./tasks/commands/feed.ts')).feedCommand(command.flags);
     case 'validate':
-      return validateCommand(command.flags);
+      return (await import('./tasks/commands/validate.ts')).validateCommand(command.flags);
     case 'check-access':
-      return checkAccessCommand(command.flags);
+      return (await import('./tasks/commands/check-access.ts')).checkAccessCommand(command.flags);
     case 'run':
       return runCommand(command.flags);
     case 'demo': {
+      const { startDemo } = await import('./tasks/demo.ts');
       const demo = await startDemo();
       try {
         // Synchronous indexing lets the run bring the indexer's output down before it ends,
@@ -146,7 +141,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) {
       // A second signal: stop now.
-      void removeAllTemporaries().finally(() => process.exit(EXIT.interrupted));
+      void removeLiveTemporaries().finally(() => process.exit(EXIT.interrupted));
       return;
     }
     interrupted = true;
@@ -154,7 +149,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     controller.abort(new Error(`interrupted by ${signal}`));
     // Steps honour the signal; this bounds the wait if one does not.
     setTimeout(() => {
-      void removeAllTemporaries().finally(() => process.exit(EXIT.interrupted));
+      void removeLiveTemporaries().finally(() => process.exit(EXIT.interrupted));
     }, 4_000).unref();
   };
   process.on('SIGINT', onSignal);
@@ -221,15 +216,10 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await removeAllTemporaries();
+    await removeLiveTemporaries();
     if (lock?.status === 'acquired') await lock.release();
     await closeLog(logFile);
   }
-}
-
-/** Partial files and whisper work folders of this process. */
-async function removeAllTemporaries(): Promise<void> {
-  await Promise.all([removeLiveTemporaries(), removeLiveWorkDirs()]);
 }
 
 function excludedReason(flags: RunFlags, step: (typeof STEP_NAMES)[number]): string | undefined {

@@ -116,9 +116,19 @@ export async function createAtomicFile(finalPath: string, options: { tempPath?: 
   };
 }
 
-/** Remove every temporary file this process still has open (on interrupt). */
+/** Register a temporary file or folder (e.g. a whisper work folder) to remove if the run is interrupted. */
+export function trackTemporary(p: string): void {
+  liveTemporaries.add(p);
+}
+
+/** The owner removed it (or made it permanent). */
+export function untrackTemporary(p: string): void {
+  liveTemporaries.delete(p);
+}
+
+/** Remove every temporary file and folder this process still has (on interrupt). */
 export async function removeLiveTemporaries(): Promise<void> {
-  await Promise.all([...liveTemporaries].map((p) => rm(p, { force: true }).catch(() => undefined)));
+  await Promise.all([...liveTemporaries].map((p) => rm(p, { recursive: true, force: true }).catch(() => undefined)));
   liveTemporaries.clear();
 }
 

@@ -9,8 +9,7 @@ import { upToDate, type StepError, type StepResult } from './types.ts';
 import { HOW_TO_GET_A_MODEL, resolveWhisperTools } from './toolchain/whisper.ts';
 import { planTranscription, type TranscriptionItem } from './transcribe/plan.ts';
 import { loadSpellingRules } from './transcribe/spelling.ts';
-import { transcribeEpisode, writeSrtFile, type EpisodeOutcome } from './transcribe/episode.ts';
-import { probeDurationMs } from './transcribe/audio.ts';
+import type { EpisodeOutcome } from './transcribe/episode.ts';
 import { ProgressTracker } from './transcribe/progress.ts';
 import { mapPool } from './limiter.ts';
 
@@ -61,6 +60,9 @@ export const transcribe: StepFunction = async (ctx) => {
   const spelling = await loadSpellingRules(ctx.site.configDir);
   if (!spelling.ok) return failed(ctx, `spelling corrections: ${spelling.message}`);
 
+  // Loaded only when there is work: zx and the audio code are not needed for an up-to-date site.
+  const { transcribeEpisode, writeSrtFile } = await import('./transcribe/episode.ts');
+  const { probeDurationMs } = await import('./transcribe/audio.ts');
   const threads = threadsPerJob(ctx.limits.cpu.capacity, plan.todo.length);
   // Container durations give the progress total up front (a file ffprobe cannot read counts 0 and fails below).
   const expected = await mapPool(plan.todo, 4, (item) => probeDurationMs(item.audioPath, ctx.signal));

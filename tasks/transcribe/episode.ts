@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic.ts';
+import { trackTemporary, untrackTemporary, writeFileAtomic } from '../atomic.ts';
 import { formatSrt } from '../srt.ts';
 import { decodeToPcm, probeDurationMs, writeChunkWav } from './audio.ts';
 import { planChunks } from './chunks.ts';
@@ -34,18 +34,10 @@ export type EpisodeOutcome =
   | { status: 'written'; cues: number; durationMs: number; chunks: number; replacements: number }
   | { status: 'failed'; message: string; code?: string };
 
-/** Work folders of running episodes: each episode removes its own; this is for a forced exit. */
-const liveWorkDirs = new Set<string>();
-
-/** Remove the work folders of episodes still running (call before a forced process.exit). */
-export async function removeLiveWorkDirs(): Promise<void> {
-  await Promise.all([...liveWorkDirs].map((dir) => rm(dir, { recursive: true, force: true }).catch(() => undefined)));
-  liveWorkDirs.clear();
-}
-
 export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSettings, expectedMs?: number): Promise<EpisodeOutcome> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'podcast-ingest-whisper-'));
-  liveWorkDirs.add(dir);
+  // Each episode removes its own work folder; the registry covers a forced exit.
+  trackTemporary(dir);
   try {
     const audio = await decodeToPcm(item.audioPath, dir, { signal: s.signal, expectedMs: expectedMs ?? (await probeDurationMs(item.audioPath, s.signal)) });
     const chunks = planChunks(audio.durationMs, audio.silences, { chunkMs: s.chunkMs });
@@ -84,7 +76,7 @@ export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSetti
     return { status: 'failed', message: error instanceof Error ? error.message : String(error), code: typeof code === 'string' ? code : undefined };
   } finally {
     await rm(dir, { recursive: true, force: true });
-    liveWorkDirs.delete(dir);
+    untrackTemporary(dir);
   }
 }
 
