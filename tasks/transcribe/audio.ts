@@ -6,6 +6,7 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { ffmpegPath } from '../toolchain/ffmpeg.ts';
 import { parseSilences, type Chunk, type Silence } from './chunks.ts';
+import { forEachLine, tailStore } from './process-output.ts';
 
 export const SAMPLE_RATE = 16_000;
 const BYTES_PER_MS = (SAMPLE_RATE * 2) / 1000; // mono s16le: 32 bytes per millisecond
@@ -63,7 +64,13 @@ export async function decodeToPcm(input: string, dir: string, options: DecodeOpt
   // Decoding runs at 100x real time or more; allow 1x plus a minute so a slow disk never trips it.
   const timeoutMs = 60_000 + (options.expectedMs ?? 3 * 3_600_000);
   const filter = `silencedetect=noise=${options.noiseDb ?? -35}dB:d=${options.minSilenceSeconds ?? 0.4}`;
-  const out = await $({ signal: options.signal, quiet: true, nothrow: true, timeout: timeoutMs })`${ffmpegPath()} -nostdin -hide_banner -nostats -v info -i ${input} -vn -af ${filter} -ac 1 -ar ${SAMPLE_RATE} -c:a pcm_s16le -f s16le -y ${pcmPath}`;
+  const child = $({ signal: options.signal, quiet: true, nothrow: true, timeout: timeoutMs, store: tailStore() })`${ffmpegPath()} -nostdin -hide_banner -nostats -v info -i ${input} -vn -af ${filter} -ac 1 -ar ${SAMPLE_RATE} -c:a pcm_s16le -f s16le -y ${pcmPath}`;
+  // Only silencedetect's lines are kept whole (the chunk cuts need them); the rest is a tail.
+  const silenceLines: string[] = [];
+  forEachLine(child.stderr, (line) => {
+    if (line.includes('silence_')) silenceLines.push(line);
+  });
+  const out = await child;
   options.signal.throwIfAborted();
   // ffmpeg names the input by its full path; the file name is enough next to the episode's key.
   const ffmpegTail = (log: string) => tailOf(log).replaceAll(input, path.basename(input));
@@ -82,7 +89,7 @@ export async function decodeToPcm(input: string, dir: string, options: DecodeOpt
       'truncated',
     );
   }
-  return { pcmPath, durationMs, silences: parseSilences(out.stderr, durationMs) };
+  return { pcmPath, durationMs, silences: parseSilences(silenceLines.join('\n'), durationMs) };
 }
 
 /** A canonical 44-byte WAV header for mono 16-bit PCM at 16 kHz. */

@@ -1,9 +1,10 @@
 // One whisper-cli run over one chunk WAV: `-osrt -of <base>` writes <base>.srt, `-pp` prints
-// "progress = NN%" lines that we turn into progress callbacks. Output stays in memory (zx
-// keeps it; quiet so nothing reaches the terminal) and only its tail is ever reported.
+// "progress = NN%" lines that we turn into progress callbacks. zx keeps only the last 64 KB
+// of its output (quiet, so nothing reaches the terminal); only that tail is ever reported.
 import { readFile } from 'node:fs/promises';
 import { $ } from 'zx';
 import { parseSrt, type Cue } from '../srt.ts';
+import { forEachLine, tailStore } from './process-output.ts';
 
 export interface WhisperRunOptions {
   cli: string;
@@ -67,17 +68,11 @@ export function whisperEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Process
 
 export async function runWhisper(o: WhisperRunOptions): Promise<Cue[]> {
   const timeoutMs = whisperTimeoutMs(o.durationMs);
-  const child = $({ signal: o.signal, quiet: true, nothrow: true, timeout: timeoutMs, env: whisperEnv() })`${o.cli} ${whisperArgs(o)}`;
-  let pending = '';
-  child.stderr.on('data', (data: Buffer) => {
-    pending += data.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const percent = /progress\s*=\s*(\d+)%/.exec(line)?.[1];
-      // whisper.cpp's seek can pass the end, so its percentage can exceed 100.
-      if (percent !== undefined) o.onProgress?.(Math.min(1, Number(percent) / 100));
-    }
+  const child = $({ signal: o.signal, quiet: true, nothrow: true, timeout: timeoutMs, env: whisperEnv(), store: tailStore() })`${o.cli} ${whisperArgs(o)}`;
+  forEachLine(child.stderr, (line) => {
+    const percent = /progress\s*=\s*(\d+)%/.exec(line)?.[1];
+    // whisper.cpp's seek can pass the end, so its percentage can exceed 100.
+    if (percent !== undefined) o.onProgress?.(Math.min(1, Number(percent) / 100));
   });
   const out = await child;
   o.signal.throwIfAborted();
