@@ -4,7 +4,7 @@
 // interrupted run can remove them before it exits.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 
 export const PARTIAL_SUFFIX = '.partial';
@@ -78,11 +78,11 @@ export interface AtomicFile {
   abort(): Promise<void>;
 }
 
-export async function createAtomicFile(finalPath: string, options: { tempPath?: string; append?: boolean } = {}): Promise<AtomicFile> {
+export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
   await mkdir(path.dirname(finalPath), { recursive: true });
-  const tempPath = options.tempPath ?? temporaryPathFor(finalPath);
+  const tempPath = temporaryPathFor(finalPath);
   liveTemporaries.add(tempPath);
-  const stream = createWriteStream(tempPath, { flags: options.append ? 'a' : 'w' });
+  const stream = createWriteStream(tempPath);
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', reject);
@@ -99,12 +99,9 @@ export async function createAtomicFile(finalPath: string, options: { tempPath?: 
     stream,
     async commit(commitOptions = {}) {
       await closed();
-      await fsyncPath(tempPath, 'r+');
-      if (commitOptions.mtime) await utimes(tempPath, commitOptions.mtime, commitOptions.mtime);
-      await rename(tempPath, finalPath);
+      await renameIntoPlace(tempPath, finalPath, commitOptions);
       done = true;
       liveTemporaries.delete(tempPath);
-      await fsyncDir(path.dirname(finalPath));
     },
     async abort() {
       if (done) return;
@@ -114,6 +111,14 @@ export async function createAtomicFile(finalPath: string, options: { tempPath?: 
       liveTemporaries.delete(tempPath);
     },
   };
+}
+
+/** fsync a complete temporary file, stamp its mtime if asked, rename it to `finalPath`, fsync the folder. */
+export async function renameIntoPlace(tempPath: string, finalPath: string, options: AtomicWriteOptions = {}): Promise<void> {
+  await fsyncPath(tempPath, 'r+');
+  if (options.mtime) await utimes(tempPath, options.mtime, options.mtime);
+  await rename(tempPath, finalPath);
+  await fsyncDir(path.dirname(finalPath));
 }
 
 /** Register a temporary file or folder (e.g. a whisper work folder) to remove if the run is interrupted. */
@@ -149,13 +154,4 @@ export async function removeStaleTemporaries(root: string): Promise<number> {
     removed++;
   }
   return removed;
-}
-
-export async function fileExists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -6,13 +6,15 @@
 // sure both halves come from the same file. Lengths are checked against Content-Length /
 // Content-Range; transient failures are retried with backoff, resuming where they stopped.
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic.ts';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { renameIntoPlace, writeFileAtomic } from './atomic.ts';
 import { withRetry } from './retry.ts';
 import { Limiter } from './limiter.ts';
 import { errorMessage } from './types.ts';
-import { HttpError, httpGet, isHttpUrl, isRetryable, retryDelayHint, statusError, toHttpError } from './feed/http.ts';
+import { HttpError, httpGet, httpRetryOptions, isHttpUrl, isRetryable, statusError, toHttpError } from './feed/http.ts';
 
 /** Episodes above this are refused (a 10-hour 320 kbit/s MP3 is about 1.4 GB). */
 export const MAX_AUDIO_BYTES = 2 * 1024 ** 3;
@@ -73,15 +75,7 @@ export async function downloadAudio(options: DownloadOptions): Promise<DownloadO
         if (result.resumedFrom > 0 && resumedFrom === 0) resumedFrom = result.resumedFrom;
         return result.bytes;
       },
-      {
-        attempts: options.attempts ?? 5,
-        baseMs: options.backoffMs ?? 1_000,
-        maxMs: 30_000,
-        signal: options.signal,
-        retryable: isRetryable,
-        delayHint: retryDelayHint,
-        onRetry: (error, n, delay) => options.onRetry?.(`${errorMessage(error)}; attempt ${n + 1} in ${Math.round(delay)} ms`),
-      },
+      httpRetryOptions(options, 5),
     );
     return { kind: 'downloaded', bytes, resumedFrom };
   } catch (error) {
@@ -194,30 +188,30 @@ async function appendBody(
   maxBytes: number,
   options: DownloadOptions,
 ): Promise<number> {
-  if (offset === 0) await rm(file, { force: true });
   const out = createWriteStream(file, { flags: offset === 0 ? 'w' : 'a' });
   let received = 0;
   let lastReport = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+  // Counts, enforces the cap and reports progress; pipeline() carries disk errors too.
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
       received += chunk.length;
-      if (offset + received > maxBytes) throw new HttpError(`audio exceeds the ${maxBytes}-byte cap (${options.url})`, { url: options.url, retryable: false });
-      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+      if (offset + received > maxBytes) {
+        callback(new HttpError(`audio exceeds the ${maxBytes}-byte cap (${options.url})`, { url: options.url, retryable: false }));
+        return;
+      }
       const now = Date.now();
       if (now - lastReport > 250) {
         lastReport = now;
         options.onProgress?.(offset + received, total);
       }
-    }
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, meter, out);
   } catch (error) {
-    await new Promise<void>((resolve) => out.end(resolve));
-    if (error instanceof HttpError) throw error;
     throw toHttpError(error, options.url);
   }
-  await new Promise<void>((resolve, reject) => {
-    out.once('error', reject);
-    out.end(resolve);
-  });
   options.onProgress?.(offset + received, total);
   return received;
 }
@@ -229,19 +223,7 @@ async function commit(paths: { data: string; meta: string }, finalPath: string, 
     await discard(paths);
     throw new HttpError(`downloaded file has ${actual} bytes, expected ${total ?? size}`, { url: finalPath, retryable: true });
   }
-  const handle = await open(paths.data, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(paths.data, finalPath);
+  await renameIntoPlace(paths.data, finalPath);
   await rm(paths.meta, { force: true });
-  try {
-    const dir = await open(path.dirname(finalPath), 'r');
-    await dir.sync().finally(() => dir.close());
-  } catch {
-    // Directory fsync is not supported everywhere; the rename is still atomic.
-  }
   return actual;
 }

@@ -32,6 +32,9 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
 const RETRYABLE_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
   'EPIPE',
   'ETIMEDOUT',
   'EAI_AGAIN',

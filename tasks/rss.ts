@@ -6,6 +6,7 @@ import { access, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { StepContext, StepFunction } from './context.ts';
 import { mapPool } from './limiter.ts';
+import { formatBytes } from './summary.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { errorMessage, type S3Key, type StepCounts, type StepError, type StepResult } from './types.ts';
 import { hasSafeFileKey, manifestPath, mergeFeedEpisodes, readManifest, renumber, serializeManifest, MANIFEST_KEY, type Manifest, type ManifestEpisode } from './manifest.ts';
@@ -170,8 +171,7 @@ async function downloadMissing(ctx: StepContext, manifest: Manifest, active: Set
                   finalPath,
                   signal: ctx.signal,
                   onProgress: (received, total) => {
-                    const mb = (n: number) => (n / 1e6).toFixed(1);
-                    progress.set(key, `${episode.fileKey.slice(0, 40)} ${total ? `${Math.floor((received / total) * 100)}% (${mb(received)}/${mb(total)} MB)` : `${mb(received)} MB`}`);
+                    progress.set(key, `${episode.fileKey.slice(0, 40)} ${total ? `${Math.floor((received / total) * 100)}% (${formatBytes(received)} of ${formatBytes(total)})` : formatBytes(received)}`);
                     report();
                   },
                   onRetry: (message) => ctx.log.warn(`${episode.fileKey}: ${message}`),
@@ -185,7 +185,7 @@ async function downloadMissing(ctx: StepContext, manifest: Manifest, active: Set
         files++;
         bytes += outcome.bytes;
         ctx.state.createdThisRun.add(key);
-        ctx.log.info(`downloaded ${key} (${outcome.bytes} bytes${outcome.resumedFrom > 0 ? `, resumed at ${outcome.resumedFrom}` : ''})`);
+        ctx.log.info(`downloaded ${key} (${formatBytes(outcome.bytes)}${outcome.resumedFrom > 0 ? `, resumed at ${outcome.resumedFrom}` : ''})`);
       } else if (outcome?.kind === 'failed') {
         errors.push({ site: ctx.site.id, step: 'rss', subject: key, message: `episode "${episode.title}" (${episode.originalAudioURL}): ${outcome.reason}`, ...(outcome.status ? { code: `HTTP ${outcome.status}` } : {}) });
         ctx.log.error(`${key}: ${outcome.reason}`);

@@ -44,6 +44,26 @@ test('feed fetch: 429 and 503 honour Retry-After, then succeed', async (t) => {
   assert.equal(server.requestsTo('/busy').length, 3);
 });
 
+test('feed fetch: an attempt that outlives its time limit is retried, and a feed that never answers says so', async (t) => {
+  const server = await startFeedServer(t);
+  let calls = 0;
+  // The first request hangs past the limit; the second answers.
+  server.set('/slow-once', {
+    handler: (_req, res) => {
+      if (++calls === 1) return;
+      res.writeHead(200, { 'content-type': 'application/rss+xml' }).end(FEED);
+    },
+  });
+  server.set('/never', { handler: () => undefined });
+  const outcome = await fetchFeed(server.url('/slow-once'), { ...fast, totalTimeoutMs: 300 });
+  assert.equal(outcome.kind, 'fetched');
+  assert.equal(calls, 2);
+  const never = await fetchFeed(server.url('/never'), { ...fast, attempts: 2, totalTimeoutMs: 200 });
+  assert.equal(never.kind, 'failed');
+  if (never.kind === 'failed') assert.match(never.reason, /no complete response within the time limit/);
+  assert.equal(server.requestsTo('/never').length, 2);
+});
+
 test('feed fetch: ETag and Last-Modified make an unchanged feed a 304', async (t) => {
   const server = await startFeedServer(t);
   server.set('/etag', { body: FEED, etag: '"v1"' });

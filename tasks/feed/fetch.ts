@@ -4,7 +4,7 @@
 import { withRetry } from '../retry.ts';
 import { errorMessage } from '../types.ts';
 import { charsetOf } from './decode.ts';
-import { httpGet, isRetryable, readBody, retryDelayHint, statusError, type HttpError } from './http.ts';
+import { httpGet, httpRetryOptions, readBody, statusError, type HttpError } from './http.ts';
 import { MAX_FEED_BYTES } from './parse.ts';
 
 export interface Validators {
@@ -60,15 +60,7 @@ export async function fetchFeed(url: string, options: FetchOptions = {}): Promis
           validators: { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) },
         } as const;
       },
-      {
-        attempts: options.attempts ?? 4,
-        baseMs: options.backoffMs ?? 1_000,
-        maxMs: 30_000,
-        signal: options.signal,
-        retryable: isRetryable,
-        delayHint: retryDelayHint,
-        onRetry: (error, attempt, delay) => options.onRetry?.(`${errorMessage(error)}; attempt ${attempt + 1} in ${Math.round(delay)} ms`),
-      },
+      httpRetryOptions(options, 4),
     );
   } catch (error) {
     if (options.signal?.aborted) throw error;

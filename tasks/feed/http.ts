@@ -6,6 +6,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
+import { isTransientError, type RetryOptions } from '../retry.ts';
+import { errorMessage } from '../types.ts';
 
 export const USER_AGENT = 'podcast-ingest/0.1.0 (nightly podcast-search ingestion; +https://browse.show) node/' + process.versions.node;
 const MAX_REDIRECTS = 8;
@@ -112,8 +114,14 @@ function decode(res: IncomingMessage, decompress: boolean): Readable {
 export function toHttpError(error: unknown, url: string): HttpError {
   if (error instanceof HttpError) return error;
   const e = error as NodeJS.ErrnoException;
-  if (e?.name === 'AbortError') return Object.assign(new HttpError(`aborted: ${url}`, { url, retryable: false, code: 'ABORT_ERR' }), { name: 'AbortError' });
-  const transient = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(e?.code ?? '');
+  if (e?.name === 'AbortError') {
+    // A per-attempt time limit (AbortSignal.timeout) is worth another attempt; the run's own abort is not.
+    if ((e as { cause?: { name?: string } }).cause?.name === 'TimeoutError') {
+      return new HttpError(`no complete response within the time limit (${url})`, { url, retryable: true, code: 'ETIMEDOUT' });
+    }
+    return Object.assign(new HttpError(`aborted: ${url}`, { url, retryable: false, code: 'ABORT_ERR' }), { name: 'AbortError' });
+  }
+  const transient = isTransientError(e);
   const message = e?.message === 'aborted' ? 'connection closed before the body was complete' : (e?.message ?? String(error));
   return new HttpError(`${message} (${url})`, { url, retryable: transient || e?.message === 'aborted', code: e?.code });
 }
@@ -165,6 +173,27 @@ export function isRetryable(error: unknown): boolean {
   return error instanceof HttpError && error.details.retryable;
 }
 
-export function retryDelayHint(error: unknown): number | undefined {
+function retryDelayHint(error: unknown): number | undefined {
   return error instanceof HttpError ? error.details.retryAfterMs : undefined;
+}
+
+export interface HttpRetrySettings {
+  attempts?: number;
+  /** Base of the exponential backoff (tests shorten it). */
+  backoffMs?: number;
+  signal?: AbortSignal;
+  onRetry?: (message: string) => void;
+}
+
+/** Retries shared by feed fetches and episode downloads: backoff, Retry-After, one message per retry. */
+export function httpRetryOptions(settings: HttpRetrySettings, defaultAttempts: number): RetryOptions {
+  return {
+    attempts: settings.attempts ?? defaultAttempts,
+    baseMs: settings.backoffMs ?? 1_000,
+    maxMs: 30_000,
+    signal: settings.signal,
+    retryable: isRetryable,
+    delayHint: retryDelayHint,
+    onRetry: (error, attempt, delay) => settings.onRetry?.(`${errorMessage(error)}; attempt ${attempt + 1} in ${Math.round(delay)} ms`),
+  };
 }

@@ -137,71 +137,98 @@ function clip(s: string | undefined): string | undefined {
   return t.length > MAX_SUMMARY_CHARS ? `${t.slice(0, MAX_SUMMARY_CHARS)}…` : t;
 }
 
+/** Where RSS and Atom keep the same facts; one reader walks both. */
+interface FeedShape {
+  format: ParsedFeed['format'];
+  /** "item" or "entry", for warnings about untitled ones. */
+  noun: string;
+  title: unknown;
+  entries: unknown[];
+  /** The first audio enclosure of an entry, if any. */
+  enclosure(entry: Node): { url: string; type: string; length?: string } | undefined;
+  guidField: string;
+  dateFields: string[];
+  summaryFields: string[];
+}
+
 function readRss(root: Node, encoding: string): ParsedFeed {
   const channel = asNode(root.channel) ?? {};
-  const items = asArray(channel.item ?? root.item);
-  const feed: ParsedFeed = { format: 'rss', title: text(channel.title)?.trim() ?? '', encoding, itemCount: items.length, episodes: [], nonAudioItems: 0, warnings: [] };
-  items.forEach((raw, index) => {
-    const item = asNode(raw) ?? {};
-    const title = (text(item.title) ?? '').trim();
-    const label = title ? `"${title}"` : `item ${index + 1}`;
-    const enclosure = asArray(item.enclosure).find((e) => {
-      const url = attr(e, 'url') ?? '';
-      return url !== '' && isAudio(attr(e, 'type') ?? '', url);
-    });
+  return readEntries(
+    {
+      format: 'rss',
+      noun: 'item',
+      title: channel.title,
+      entries: asArray(channel.item ?? root.item),
+      enclosure: (item) => {
+        const found = asArray(item.enclosure).find((e) => {
+          const url = attr(e, 'url') ?? '';
+          return url !== '' && isAudio(attr(e, 'type') ?? '', url);
+        });
+        return found === undefined ? undefined : { url: attr(found, 'url')!, type: attr(found, 'type') ?? '', length: attr(found, 'length') };
+      },
+      guidField: 'guid',
+      dateFields: ['pubDate', 'dc:date', 'pubdate', 'published', 'updated'],
+      summaryFields: ['itunes:summary', 'description', 'itunes:subtitle', 'content:encoded'],
+    },
+    encoding,
+  );
+}
+
+function readAtom(root: Node, encoding: string): ParsedFeed {
+  return readEntries(
+    {
+      format: 'atom',
+      noun: 'entry',
+      title: root.title,
+      entries: asArray(root.entry),
+      enclosure: (entry) => {
+        const found = asArray(entry.link).find((l) => attr(l, 'rel') === 'enclosure' && isAudio(attr(l, 'type') ?? '', attr(l, 'href') ?? ''));
+        const url = attr(found, 'href');
+        return url ? { url, type: attr(found, 'type') ?? '', length: attr(found, 'length') } : undefined;
+      },
+      guidField: 'id',
+      dateFields: ['published', 'updated', 'issued', 'modified'],
+      summaryFields: ['summary', 'content', 'itunes:summary'],
+    },
+    encoding,
+  );
+}
+
+function readEntries(shape: FeedShape, encoding: string): ParsedFeed {
+  const feed: ParsedFeed = {
+    format: shape.format,
+    title: text(shape.title)?.trim() ?? '',
+    encoding,
+    itemCount: shape.entries.length,
+    episodes: [],
+    nonAudioItems: 0,
+    warnings: [],
+  };
+  shape.entries.forEach((raw, index) => {
+    const entry = asNode(raw) ?? {};
+    const title = (text(entry.title) ?? '').trim();
+    const label = title ? `"${title}"` : `${shape.noun} ${index + 1}`;
+    const enclosure = shape.enclosure(entry);
     if (!enclosure) {
       feed.nonAudioItems++;
       return;
     }
-    const rawDate = text(child(item, ['pubDate', 'dc:date', 'pubdate', 'published', 'updated']));
+    const rawDate = text(child(entry, shape.dateFields));
     const publishedAt = parseFeedDate(rawDate);
     if (!publishedAt) {
       feed.warnings.push(`skipped ${label}: no usable publication date (${rawDate === undefined ? 'none' : JSON.stringify(rawDate)})`);
       return;
     }
-    const length = Number(attr(enclosure, 'length'));
+    const length = Number(enclosure.length);
     feed.episodes.push({
-      guid: text(item.guid)?.trim() || undefined,
+      guid: text(entry[shape.guidField])?.trim() || undefined,
       title,
       publishedAt,
-      enclosureUrl: attr(enclosure, 'url')!,
-      enclosureType: attr(enclosure, 'type') ?? '',
-      enclosureLength: Number.isFinite(length) && length > 0 ? length : undefined,
-      durationInSeconds: parseDuration(text(child(item, ['itunes:duration', 'duration']))),
-      summary: clip(text(child(item, ['itunes:summary', 'description', 'itunes:subtitle', 'content:encoded']))),
-    });
-  });
-  return feed;
-}
-
-function readAtom(root: Node, encoding: string): ParsedFeed {
-  const entries = asArray(root.entry);
-  const feed: ParsedFeed = { format: 'atom', title: text(root.title)?.trim() ?? '', encoding, itemCount: entries.length, episodes: [], nonAudioItems: 0, warnings: [] };
-  entries.forEach((raw, index) => {
-    const entry = asNode(raw) ?? {};
-    const title = (text(entry.title) ?? '').trim();
-    const label = title ? `"${title}"` : `entry ${index + 1}`;
-    const link = asArray(entry.link).find((l) => attr(l, 'rel') === 'enclosure' && isAudio(attr(l, 'type') ?? '', attr(l, 'href') ?? ''));
-    if (!link || !attr(link, 'href')) {
-      feed.nonAudioItems++;
-      return;
-    }
-    const rawDate = text(child(entry, ['published', 'updated', 'issued', 'modified']));
-    const publishedAt = parseFeedDate(rawDate);
-    if (!publishedAt) {
-      feed.warnings.push(`skipped ${label}: no usable publication date (${rawDate === undefined ? 'none' : JSON.stringify(rawDate)})`);
-      return;
-    }
-    const length = Number(attr(link, 'length'));
-    feed.episodes.push({
-      guid: text(entry.id)?.trim() || undefined,
-      title,
-      publishedAt,
-      enclosureUrl: attr(link, 'href')!,
-      enclosureType: attr(link, 'type') ?? '',
+      enclosureUrl: enclosure.url,
+      enclosureType: enclosure.type,
       enclosureLength: Number.isFinite(length) && length > 0 ? length : undefined,
       durationInSeconds: parseDuration(text(child(entry, ['itunes:duration', 'duration']))),
-      summary: clip(text(child(entry, ['summary', 'content', 'itunes:summary']))),
+      summary: clip(text(child(entry, shape.summaryFields))),
     });
   });
   return feed;
