@@ -6,6 +6,7 @@ import type { Logger } from './log.ts';
 import type { Limiter } from './limiter.ts';
 import type { S3Key, StepName, StepResult } from './types.ts';
 import type { SiteClients } from './aws/clients.ts';
+import type { HashCache } from './storage/hash-cache.ts';
 
 export interface RunOptions {
   runId: string;
@@ -53,6 +54,8 @@ export interface SiteState {
   /** Keys uploaded by this run (the index step's trigger and payload). */
   uploadedKeys: S3Key[];
   results: Partial<Record<StepName, StepResult>>;
+  /** Local MD5s, loaded once per site run and shared by the sync steps (saved when changed). */
+  hashCache?: HashCache;
   /** Steps that failed fatally or were skipped because of it: their dependents skip too. */
   unavailable: Set<StepName>;
 }

@@ -3,11 +3,10 @@
 // backlog of earlier runs alike. Decided against the run's one listing and a fresh local
 // scan (rss and transcribe wrote files since pre-sync). Uploads are verified and retried;
 // a failure is reported and the rest continue.
-import type { StepFunction, StoredFile } from './context.ts';
+import type { StepFunction } from './context.ts';
 import { formatBytes } from './summary.ts';
 import type { S3Key, StepResult, TransferCount } from './types.ts';
 import { planTransfers } from './storage/diff.ts';
-import { md5FromEtag } from './storage/listing.ts';
 import { topFolder } from './storage/ignore.ts';
 import { bucketListing, compareSite, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
@@ -27,11 +26,9 @@ export const upload: StepFunction = async (ctx): Promise<StepResult> => {
 
   const s3 = ctx.clients.s3();
   const bucket = ctx.site.automation.bucket;
-  const uploaded = new Map<string, StoredFile>();
   const outcome = await runTransfers(ctx, 'upload', planned, async (transfer, onProgress) => {
     const result = await uploadFile({ s3, bucket, file: transfer.local!, signal: ctx.signal, log: ctx.log, onProgress });
     cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
-    uploaded.set(transfer.key, { key: transfer.key, size: result.size, modified: new Date(), etag: result.etag, md5: md5FromEtag(result.etag) });
   });
   await saveCache(ctx, cache);
 
@@ -40,12 +37,9 @@ export const upload: StepFunction = async (ctx): Promise<StepResult> => {
     return { status: 'ok', message: `would upload ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [] };
   }
 
-  // The index step reads these; the listing now describes the bucket after this run.
+  // The index step reads these.
   const keys = outcome.done.map((t) => t.key).sort();
   ctx.state.uploadedKeys.push(...keys);
-  ctx.state.bucketListing = [...listed.listing.filter((f) => !uploaded.has(f.key)), ...uploaded.values()].sort((a, b) =>
-    a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
-  );
 
   const counts: Record<string, TransferCount> = {};
   for (const [folder, c] of Object.entries(outcome.counts)) counts[folder] = { ...c, backlogFiles: 0 };

@@ -2,7 +2,6 @@
 // and partial files, directory markers, and keys that cannot be a safe local path. A key
 // ignored on one side is ignored on the other, so it never shows up as a difference.
 import { isTemporaryName } from '../atomic.ts';
-import type { S3Key } from '../types.ts';
 
 export type IgnoreReason = 'directory-marker' | 'dot-file' | 'temporary' | 'unsafe' | 'outside-sync-folders';
 
@@ -21,10 +20,6 @@ export function ignoreReason(key: string, folders: readonly string[]): IgnoreRea
   if (isTemporaryName(segments[segments.length - 1]!)) return 'temporary';
   if (segments.length < 2 || !folders.includes(segments[0]!)) return 'outside-sync-folders';
   return undefined;
-}
-
-export function isSyncedKey(key: string, folders: readonly string[]): key is S3Key {
-  return ignoreReason(key, folders) === undefined;
 }
 
 /** The top-level folder of a key: the unit of the per-folder counts. */

@@ -44,8 +44,10 @@ export async function bucketListing(ctx: StepContext, step: StepName, options: {
   }
 }
 
-export function loadCache(ctx: StepContext): Promise<HashCache> {
-  return HashCache.load(hashCachePath(ctx.options.localRoot, ctx.site.id));
+/** The site's hash cache: read from disk by the first sync step of the run, then shared. */
+export async function loadCache(ctx: StepContext): Promise<HashCache> {
+  ctx.state.hashCache ??= await HashCache.load(hashCachePath(ctx.options.localRoot, ctx.site.id));
+  return ctx.state.hashCache;
 }
 
 /** Save the cache; a dry run writes nothing, and a failure only costs hashing next time. */
