@@ -8,7 +8,8 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../tasks/local/s3-server.ts';
 import { startLocalLambda, type LambdaHandler } from '../tasks/local/lambda-server.ts';
-import { createIndexerHandler, MANIFEST_KEY } from '../tasks/indexer/indexer.ts';
+import { createIndexerHandler } from '../tasks/indexer/indexer.ts';
+import { MANIFEST_KEY } from '../tasks/manifest.ts';
 import { srtToSearchEntries } from '../tasks/indexer/search-entries.ts';
 import { tempDir } from './helpers/temp.ts';
 import { PROJECT_ROOT } from './helpers/cli.ts';
@@ -92,6 +93,29 @@ test('RequestResponse: writes search entries for each transcript lacking them, t
     ],
   );
   assert.deepEqual(lambdaServer.invocations[0]!.payload, { site: 'idx', runId: 'r1' });
+});
+
+test('two podcasts sharing a legacy file key each get their own episode numbers', async (t) => {
+  const { put, get, invoke } = await setUp(t);
+  const legacy = '2024-01-01_Trailer';
+  await put(
+    MANIFEST_KEY,
+    JSON.stringify({
+      lastUpdated: '2025-07-08T20:11:05.123Z',
+      episodes: [
+        { sequentialId: 1, podcastId: 'first', title: 'Trailer', fileKey: legacy, publishedAt: '2024-01-01T08:00:00.000Z' },
+        { sequentialId: 2, podcastId: 'second', title: 'Trailer', fileKey: legacy, publishedAt: '2024-01-01T09:00:00.000Z' },
+      ],
+    }),
+  );
+  await put(`transcripts/first/${legacy}.srt`, speech);
+  await put(`transcripts/second/${legacy}.srt`, speech);
+  const out = await invoke('RequestResponse');
+  assert.equal(out.FunctionError, undefined, new TextDecoder().decode(out.Payload));
+  const first = JSON.parse(await get(`search-entries/first/${legacy}.json`)) as { sequentialEpisodeIdAsString: string }[];
+  const second = JSON.parse(await get(`search-entries/second/${legacy}.json`)) as { sequentialEpisodeIdAsString: string }[];
+  assert.equal(first[0]!.sequentialEpisodeIdAsString, '1');
+  assert.equal(second[0]!.sequentialEpisodeIdAsString, '2');
 });
 
 test('Event is accepted (202) before it runs; DryRun (204) runs nothing; the invocations are recorded', async (t) => {

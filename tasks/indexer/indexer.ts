@@ -10,8 +10,9 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { srtToSearchEntries } from './search-entries.ts';
+import { MANIFEST_KEY } from '../manifest.ts';
+import { mapPool } from '../limiter.ts';
 
-export const MANIFEST_KEY = 'episode-manifest/full-episode-manifest.json';
 const TRANSCRIPT_KEY = /^transcripts\/([^/]+)\/([^/]+)\.srt$/;
 const ENTRIES_KEY = /^search-entries\/([^/]+)\/([^/]+)\.json$/;
 /** Objects read and written at once: small files, latency-bound. */
@@ -70,10 +71,10 @@ export async function indexBucket(s3: S3Client, bucket: string): Promise<Indexer
   if (pending.length === 0) return result;
 
   const episodes = await readManifest(s3, bucket);
-  await pool(pending, async ({ key, match }) => {
+  await mapPool(pending, CONCURRENCY, async ({ key, match }) => {
     const [, podcastId, fileKey] = match!;
-    const episode = episodes.get(fileKey!);
-    if (!episode || (episode.podcastId !== undefined && episode.podcastId !== podcastId)) {
+    const episode = episodes.get(`${podcastId}/${fileKey}`) ?? episodes.get(fileKey!);
+    if (!episode) {
       result.failed.push({ key, message: `no episode with fileKey "${fileKey}" of podcast "${podcastId}" in ${MANIFEST_KEY}` });
       return;
     }
@@ -163,11 +164,14 @@ async function readManifest(s3: S3Client, bucket: string): Promise<Map<string, M
     throw new IndexerError(`${MANIFEST_KEY} in ${bucket} is not valid JSON: ${describe(error)}`);
   }
   if (!Array.isArray(parsed.episodes)) throw new IndexerError(`${MANIFEST_KEY} in ${bucket} has no "episodes" array`);
-  const byFileKey = new Map<string, ManifestEpisode>();
+  // Two podcasts of a site may share a file key (legacy keys have no timestamp): match on both.
+  // Old entries without a podcastId are found by file key alone.
+  const byKey = new Map<string, ManifestEpisode>();
   for (const episode of parsed.episodes as ManifestEpisode[]) {
-    if (episode && typeof episode.fileKey === 'string' && typeof episode.sequentialId === 'number') byFileKey.set(episode.fileKey, episode);
+    if (!episode || typeof episode.fileKey !== 'string' || typeof episode.sequentialId !== 'number') continue;
+    byKey.set(episode.podcastId === undefined ? episode.fileKey : `${episode.podcastId}/${episode.fileKey}`, episode);
   }
-  return byFileKey;
+  return byKey;
 }
 
 /** AWS errors as "Code: message", everything else by message. */
@@ -177,13 +181,4 @@ function describe(error: unknown): string {
   const message = e.message && e.message !== 'UnknownError' ? e.message : '';
   if (status !== undefined) return `${e.name ?? 'Error'}${message ? `: ${message}` : ''} (HTTP ${status})`;
   return e.message ?? String(error);
-}
-
-async function pool<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
