@@ -61,11 +61,12 @@ export const transcribe: StepFunction = async (ctx) => {
   if (!spelling.ok) return failed(ctx, `spelling corrections: ${spelling.message}`);
 
   // Loaded only when there is work: zx and the audio code are not needed for an up-to-date site.
-  const { transcribeEpisode, writeSrtFile } = await import('./transcribe/episode.ts');
+  const { transcribeEpisode } = await import('./transcribe/episode.ts');
   const { probeDurationMs } = await import('./transcribe/audio.ts');
   const threads = threadsPerJob(ctx.limits.cpu.capacity, plan.todo.length);
   // Container durations give the progress total up front (a file ffprobe cannot read counts 0 and fails below).
-  const expected = await mapPool(plan.todo, 4, (item) => probeDurationMs(item.audioPath, ctx.signal));
+  // A dry run transcribes nothing, so it needs no durations.
+  const expected = ctx.options.dryRun ? plan.todo.map(() => undefined) : await mapPool(plan.todo, 4, (item) => probeDurationMs(item.audioPath, ctx.signal));
   const progress = new ProgressTracker(
     expected.map((ms) => ms ?? 0),
     (text) => ctx.log.activity(text),
@@ -94,9 +95,6 @@ export const transcribe: StepFunction = async (ctx) => {
               signal: ctx.signal,
               onProgress: (doneMs, totalMs) => progress.update(index, doneMs, totalMs),
               debug: (message) => ctx.log.debug(message),
-              write: async (file, text) => {
-                await ctx.effect({ kind: 'write', target: item.srtKey, reason: 'new transcript' }, () => writeSrtFile(file, text));
-              },
             },
             expected[index],
           );

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { trackTemporary, untrackTemporary, writeFileAtomic } from '../atomic.ts';
 import { formatSrt } from '../srt.ts';
-import { decodeToPcm, probeDurationMs, writeChunkWav } from './audio.ts';
+import { decodeToPcm, writeChunkWav } from './audio.ts';
 import { planChunks } from './chunks.ts';
 import { mergeChunkTranscripts, normalizeCues, validateCues, type ChunkTranscript } from './merge.ts';
 import type { TranscriptionItem } from './plan.ts';
@@ -27,19 +27,19 @@ export interface EpisodeSettings {
   /** Detail for --verbose (chunk boundaries). */
   debug?: (message: string) => void;
   /** Write through the dry-run gate. */
-  write: (file: string, text: string) => Promise<void>;
 }
 
 export type EpisodeOutcome =
   | { status: 'written'; cues: number; durationMs: number; chunks: number; replacements: number }
   | { status: 'failed'; message: string; code?: string };
 
-export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSettings, expectedMs?: number): Promise<EpisodeOutcome> {
+/** `expectedMs`: the container's announced duration (the step probes every file up front). */
+export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSettings, expectedMs: number | undefined): Promise<EpisodeOutcome> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'podcast-ingest-whisper-'));
   // Each episode removes its own work folder; the registry covers a forced exit.
   trackTemporary(dir);
   try {
-    const audio = await decodeToPcm(item.audioPath, dir, { signal: s.signal, expectedMs: expectedMs ?? (await probeDurationMs(item.audioPath, s.signal)) });
+    const audio = await decodeToPcm(item.audioPath, dir, { signal: s.signal, expectedMs });
     const chunks = planChunks(audio.durationMs, audio.silences, { chunkMs: s.chunkMs });
     s.debug?.(`${item.audioKey}: ${audio.durationMs} ms, chunks ${chunks.map((c) => `${c.startMs}-${c.endMs}/${c.cut}`).join(' ')}`);
     const parts: ChunkTranscript[] = [];
@@ -68,7 +68,8 @@ export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSetti
     const problem = validateCues(merged, audio.durationMs);
     if (problem) return { status: 'failed', message: `transcript failed validation: ${problem}`, code: 'invalid-srt' };
     const corrected = applySpelling(merged, s.spelling);
-    await s.write(item.srtPath, formatSrt(corrected.cues));
+    // The step runs this whole episode behind its dry-run gate, so this write is real.
+    await writeFileAtomic(item.srtPath, formatSrt(corrected.cues));
     return { status: 'written', cues: corrected.cues.length, durationMs: audio.durationMs, chunks: chunks.length, replacements: corrected.replacements };
   } catch (error) {
     if (s.signal.aborted) throw error;
@@ -80,5 +81,3 @@ export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSetti
   }
 }
 
-/** Write the SRT atomically (temp name in the same folder, fsync, rename). */
-export const writeSrtFile = (file: string, text: string) => writeFileAtomic(file, text);
