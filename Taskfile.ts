@@ -12,8 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { HELP, parseCommandLine, UsageError, type Command, type RunFlags } from './tasks/cli.ts';
 import { discoverSites } from './tasks/site-config.ts';
-import { PIPELINE } from './tasks/steps.ts';
-import { ActivityRouter, runGraph } from './tasks/graph.ts';
 import { Limiter } from './tasks/limiter.ts';
 import { Logger, plainSink, type LogSink } from './tasks/log.ts';
 import { acquireLock, describeHolder } from './tasks/lock.ts';
@@ -81,8 +79,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** `run`: lock, discover, run the graph, print the summary, map the outcome to an exit code. */
-export async function runCommand(flags: RunFlags): Promise<number> {
+async function runCommand(flags: RunFlags): Promise<number> {
   const startedAt = new Date();
+  // The pipeline (AWS SDK, zx, listr2...) loads here, so the other commands start fast.
+  const [{ PIPELINE }, { ActivityRouter, runGraph }] = await Promise.all([import('./tasks/steps.ts'), import('./tasks/graph.ts')]);
   const runId = `${startedAt.toISOString().replace(/[-:]/g, '').slice(0, 15)}-${process.pid}`;
   const tty = flags.renderer === 'tree' || (flags.renderer === 'auto' && process.stdout.isTTY === true);
   const sinks: LogSink[] = [];
@@ -157,10 +157,12 @@ export async function runCommand(flags: RunFlags): Promise<number> {
 
   try {
     if (!flags.dryRun) {
-      for (const site of sites) {
-        const removed = await removeStaleTemporaries(site.localDir);
-        if (removed > 0) logger.child({ site: site.id, step: 'run' }).warn(`removed ${removed} partial files left by an interrupted run`);
-      }
+      await Promise.all(
+        sites.map(async (site) => {
+          const removed = await removeStaleTemporaries(site.localDir);
+          if (removed > 0) logger.child({ site: site.id, step: 'run' }).warn(`removed ${removed} partial files left by an interrupted run`);
+        }),
+      );
     }
     runLog.info(
       `run ${runId}: ${sites.length + problems.length} sites, steps ${STEP_NAMES.filter((s) => !excludedReason(flags, s)).join(', ')}${flags.dryRun ? ' (dry run)' : ''}`,

@@ -8,7 +8,6 @@
 //
 // Needs rclone and awscli (Debian: apt-get install -y rclone awscli).
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server, type RecordedRequest } from '../tasks/local/s3-server.ts';
 import { mapPool } from '../tasks/limiter.ts';
+import { bytes, md5 } from '../test/helpers/data.ts';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SITE = 'bench';
@@ -41,20 +41,6 @@ const { values } = parseArgs({
 const SMALL = Number(values.small);
 const BIG = Number(values.big);
 
-/** Deterministic incompressible bytes. */
-function bytes(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(Math.ceil(size / 4) * 4);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < out.length; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.writeUInt32LE(x, i);
-  }
-  return out.subarray(0, size);
-}
 
 /** The site tree: search-entries (small JSON-ish files) and audio (5 MB files). */
 async function makeData(dir: string): Promise<{ files: number; bytes: number }> {
@@ -91,7 +77,7 @@ async function tree(dir: string): Promise<Map<string, string>> {
     16,
     async (e) => {
       const full = path.join(e.parentPath, e.name);
-      out.set(path.relative(dir, full).split(path.sep).join('/'), createHash('md5').update(await readFile(full)).digest('hex'));
+      out.set(path.relative(dir, full).split(path.sep).join('/'), md5(await readFile(full)));
     },
   );
   return out;

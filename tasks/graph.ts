@@ -9,7 +9,7 @@ import type { Logger, LogSink } from './log.ts';
 import type { SiteConfig, ConfigProblem } from './site-config.ts';
 import type { StepDefinition } from './steps.ts';
 import { createSiteClients } from './aws/clients.ts';
-import { describeCounts, formatDuration, siteRecord } from './summary.ts';
+import { describeCounts, siteRecord } from './summary.ts';
 import { errorMessage, type SiteRecord, type StepName, type StepRecord } from './types.ts';
 
 export interface GraphInput {

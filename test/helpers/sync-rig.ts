@@ -2,7 +2,6 @@
 // optional fault proxy in front of it, one site whose endpoint points at them, its local
 // folder, and helpers to seed either side and to compare both sides byte for byte (by MD5:
 // s3rver's ETag is the content MD5, multipart objects included).
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -12,6 +11,7 @@ import { runCli, startCli, type CliResult, type RunningCli } from './cli.ts';
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
 import { siteConfig, writeSite } from './sites.ts';
 import { tempDir } from './temp.ts';
+import { bytes, md5 } from './data.ts';
 
 export const SYNC_STEPS = '--only=pre-sync,consistency,upload';
 
@@ -148,7 +148,7 @@ export async function syncRig(t: TestContext, options: { siteId?: string; proxy?
         if (!entry.isFile()) continue;
         const full = path.join(entry.parentPath, entry.name);
         const key = path.relative(siteDir, full).split(path.sep).join('/');
-        files.set(key, createHash('md5').update(await readFile(full)).digest('hex'));
+        files.set(key, md5(await readFile(full)));
       }
       return files;
     },
@@ -167,22 +167,4 @@ export function sameFiles(local: Map<string, string>, bucket: Map<string, string
   return { onlyLocal, onlyBucket, different };
 }
 
-export function md5(body: string | Buffer): string {
-  return createHash('md5').update(body).digest('hex');
-}
-
-/** Deterministic pseudo-random bytes (incompressible, distinct per seed). */
-export function bytes(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(Math.ceil(size / 4) * 4);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < out.length; i += 4) {
-    // xorshift32
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.writeUInt32LE(x, i);
-  }
-  return out.subarray(0, size);
-}
+export { bytes, md5 };
