@@ -259,6 +259,8 @@ describe('models', () => {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const sha1 = createHash('sha1').update(body).digest('hex');
 
+    // What a set-up killed mid-download leaves behind; the next download removes it.
+    await writeFile(path.join(dir, '.ggml-good.bin.999999-abcd1234.partial'), 'half a model');
     const good = await ensureNamedModel({ kind: 'named', name: 'good', path: path.join(dir, 'ggml-good.bin'), sha1, url: `${base}/ggml-good.bin` });
     assert.deepEqual(good, { ok: true, path: path.join(dir, 'ggml-good.bin'), downloaded: true });
     assert.deepEqual(await readFile(path.join(dir, 'ggml-good.bin')), body);

@@ -3,11 +3,11 @@
 // whisper.cpp model repository on Hugging Face with its SHA-1 checked, or `random`: the
 // random-weight model generated here (tests, and the demo when no model is configured).
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createAtomicFile, removeStaleTemporaries } from '../atomic.ts';
 import { cacheRoot } from './whisper-build.ts';
 import { randomModelFileName, TEST_SHAPE, writeRandomModel } from './ggml-model.ts';
 
@@ -85,26 +85,30 @@ export type DownloadOutcome = { ok: true; path: string; downloaded: boolean } | 
  */
 export async function ensureNamedModel(spec: Extract<ModelSpec, { kind: 'named' }>, signal?: AbortSignal): Promise<DownloadOutcome> {
   if (existsSync(spec.path)) return { ok: true, path: spec.path, downloaded: false };
-  await mkdir(path.dirname(spec.path), { recursive: true });
-  const temp = `${spec.path}.${process.pid}.partial`;
+  // A download killed earlier (Ctrl-C in set-up, power loss) left a multi-GB partial file: drop it.
+  await removeStaleTemporaries(path.dirname(spec.path));
   const manual = `download ${spec.url} by hand (SHA-1 ${spec.sha1}) to ${spec.path}, or set WHISPER_MODEL to the path of a ggml model file`;
+  const file = await createAtomicFile(spec.path);
   try {
     const response = await fetch(spec.url, { signal: signal ?? AbortSignal.timeout(60 * 60_000), redirect: 'follow' });
-    if (!response.ok || !response.body) return { ok: false, message: `downloading model ${spec.name} failed: HTTP ${response.status} from ${spec.url}; ${manual}` };
+    if (!response.ok || !response.body) {
+      await file.abort();
+      return { ok: false, message: `downloading model ${spec.name} failed: HTTP ${response.status} from ${spec.url}; ${manual}` };
+    }
     const hash = createHash('sha1');
     const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
     body.on('data', (chunk: Buffer) => hash.update(chunk));
-    await pipeline(body, createWriteStream(temp));
+    await pipeline(body, file.stream);
     const actual = hash.digest('hex');
     if (actual !== spec.sha1) {
+      await file.abort();
       return { ok: false, message: `model ${spec.name} from ${spec.url} has SHA-1 ${actual}, expected ${spec.sha1} (corrupt or changed download); ${manual}` };
     }
-    await rename(temp, spec.path);
+    await file.commit();
     return { ok: true, path: spec.path, downloaded: true };
   } catch (error) {
+    await file.abort();
     const cause = error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}` : String(error);
     return { ok: false, message: `cannot download model ${spec.name} from ${spec.url}: ${cause}; ${manual}` };
-  } finally {
-    await rm(temp, { force: true });
   }
 }
