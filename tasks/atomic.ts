@@ -3,18 +3,46 @@
 // run never mistakes one for a complete file. Live temporaries are tracked so an
 // interrupted run can remove them before it exits.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
+import type { Stats, WriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 export const PARTIAL_SUFFIX = '.partial';
 const liveTemporaries = new Set<string>();
 
-/** `<dir>/.<name>.<pid>-<random>.partial` */
+// Unique per process without a random draw per file (thousands of files per run).
+const processTag = `${process.pid}-${randomBytes(3).toString('hex')}`;
+let temporaryCount = 0;
+
+/** `<dir>/.<name>.<pid>-<random><n>.partial` */
 export function temporaryPathFor(finalPath: string): string {
   const dir = path.dirname(finalPath);
   const name = path.basename(finalPath);
-  return path.join(dir, `.${name}.${process.pid}-${randomBytes(4).toString('hex')}${PARTIAL_SUFFIX}`);
+  return path.join(dir, `.${name}.${processTag}${(temporaryCount++).toString(36)}${PARTIAL_SUFFIX}`);
+}
+
+// Folders this process already made: a download of thousands of files into ten folders
+// should not ask the kernel ten thousand times.
+const madeFolders = new Set<string>();
+
+async function ensureFolder(dir: string): Promise<void> {
+  if (madeFolders.has(dir)) return;
+  await mkdir(dir, { recursive: true });
+  madeFolders.add(dir);
+}
+
+/** Open a new temporary file for `finalPath`, making its folder if needed (again if it vanished). */
+async function openTemporary(tempPath: string): Promise<FileHandle> {
+  const dir = path.dirname(tempPath);
+  await ensureFolder(dir);
+  try {
+    return await open(tempPath, 'w');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    madeFolders.delete(dir);
+    await ensureFolder(dir);
+    return open(tempPath, 'w');
+  }
 }
 
 export function isTemporaryName(name: string): boolean {
@@ -39,78 +67,115 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export interface AtomicWriteOptions {
-  /** Set the final file's mtime (e.g. an object's LastModified). */
-  mtime?: Date;
-}
+/**
+ * Folders whose renames still need their fsync. A step that commits many files into few
+ * folders collects them here and syncs each folder once at the end; a crash before that
+ * can only lose a rename (the file is then missing and fetched again), never leave a
+ * complete-looking file with incomplete content: each file's data is synced before its rename.
+ */
+export class PendingFolderSyncs {
+  private readonly folders = new Set<string>();
 
-/** Write `data` to `finalPath` atomically. */
-export async function writeFileAtomic(finalPath: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
-  await mkdir(path.dirname(finalPath), { recursive: true });
-  const temp = temporaryPathFor(finalPath);
-  liveTemporaries.add(temp);
-  try {
-    const handle = await open(temp, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    if (options.mtime) await utimes(temp, options.mtime, options.mtime);
-    await rename(temp, finalPath);
-    await fsyncDir(path.dirname(finalPath));
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  } finally {
-    liveTemporaries.delete(temp);
+  add(dir: string): void {
+    this.folders.add(dir);
+  }
+
+  async flush(): Promise<void> {
+    const folders = [...this.folders];
+    this.folders.clear();
+    await Promise.all(folders.map(fsyncDir));
   }
 }
 
-/** A stream to a temporary file that becomes `finalPath` only on commit(). */
+export interface AtomicWriteOptions {
+  /** Set the final file's mtime (e.g. an object's LastModified). */
+  mtime?: Date;
+  /** Sync the folder later, with its other renames, instead of now. */
+  folderSyncs?: PendingFolderSyncs;
+}
+
+/** Write `data` to `finalPath` atomically; returns the final file's stat. */
+export async function writeFileAtomic(finalPath: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<Stats> {
+  const file = await createAtomicFile(finalPath);
+  try {
+    await file.write(data);
+    return await file.commit(options);
+  } catch (error) {
+    await file.abort();
+    throw error;
+  }
+}
+
+/** A temporary file that becomes `finalPath` only on commit(). */
 export interface AtomicFile {
   readonly tempPath: string;
+  /** A stream into the temporary file (for content that arrives in pieces). */
   readonly stream: WriteStream;
-  /** Flush, fsync and rename into place. */
-  commit(options?: AtomicWriteOptions): Promise<void>;
+  /** Write the whole content at once (instead of the stream). */
+  write(data: string | Uint8Array): Promise<void>;
+  /** Flush, fsync, stamp the mtime, rename into place; returns the final file's stat. */
+  commit(options?: AtomicWriteOptions): Promise<Stats>;
   /** Remove the temporary file (safe to call more than once, or after commit). */
   abort(): Promise<void>;
 }
 
 export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
-  await mkdir(path.dirname(finalPath), { recursive: true });
   const tempPath = temporaryPathFor(finalPath);
   liveTemporaries.add(tempPath);
-  const stream = createWriteStream(tempPath);
-  await new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', reject);
-  });
+  let handle: FileHandle;
+  try {
+    handle = await openTemporary(tempPath);
+  } catch (error) {
+    liveTemporaries.delete(tempPath);
+    throw error;
+  }
+  // One descriptor for the whole life of the file: write, fsync, stamp and stat through it.
+  let stream: WriteStream | undefined;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    stream?.destroy();
+    await handle.close();
+  };
   let done = false;
-  const closed = () =>
-    new Promise<void>((resolve, reject) => {
-      if (stream.closed) return resolve();
-      stream.once('error', reject);
-      stream.end(() => resolve());
-    });
   return {
     tempPath,
-    stream,
+    get stream() {
+      stream ??= handle.createWriteStream({ autoClose: false }) as unknown as WriteStream;
+      return stream;
+    },
+    write: (data) => handle.writeFile(data),
     async commit(commitOptions = {}) {
-      await closed();
-      await renameIntoPlace(tempPath, finalPath, commitOptions);
+      if (stream && !stream.writableFinished) {
+        await new Promise<void>((resolve, reject) => {
+          stream!.once('error', reject);
+          stream!.end(() => resolve());
+        });
+      }
+      await handle.sync();
+      if (commitOptions.mtime) await handle.utimes(commitOptions.mtime, commitOptions.mtime);
+      const info = await handle.stat();
+      await close();
+      await rename(tempPath, finalPath);
       done = true;
       liveTemporaries.delete(tempPath);
+      await syncFolderOf(finalPath, commitOptions.folderSyncs);
+      return info;
     },
     async abort() {
       if (done) return;
       done = true;
-      stream.destroy();
+      await close().catch(() => undefined);
       await rm(tempPath, { force: true });
       liveTemporaries.delete(tempPath);
     },
   };
+}
+
+async function syncFolderOf(finalPath: string, later: PendingFolderSyncs | undefined): Promise<void> {
+  if (later) later.add(path.dirname(finalPath));
+  else await fsyncDir(path.dirname(finalPath));
 }
 
 /** fsync a complete temporary file, stamp its mtime if asked, rename it to `finalPath`, fsync the folder. */
@@ -118,7 +183,7 @@ export async function renameIntoPlace(tempPath: string, finalPath: string, optio
   await fsyncPath(tempPath, 'r+');
   if (options.mtime) await utimes(tempPath, options.mtime, options.mtime);
   await rename(tempPath, finalPath);
-  await fsyncDir(path.dirname(finalPath));
+  await syncFolderOf(finalPath, options.folderSyncs);
 }
 
 /** Register a temporary file or folder (e.g. a whisper work folder) to remove if the run is interrupted. */

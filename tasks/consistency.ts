@@ -2,13 +2,12 @@
 // folder: localOnly (upload will send them), s3Only (pre-sync could not fetch them),
 // consistent, and conflicts with their reason and newer side. Reuses the run's listing.
 import type { StepContext, StepFunction } from './context.ts';
-import { isPreSyncDetail } from './pre-sync.ts';
 import type { StepResult } from './types.ts';
 import { countByFolder, type SyncDiff } from './storage/diff.ts';
-import { bucketListing, compareSite, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
+import { bucketListing, compareSite, comparisonStillValid, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 
 export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
-  let diff = unchangedSincePreSync(ctx);
+  let diff = comparisonStillValid(ctx);
   if (!diff) {
     const fresh = await compareAfresh(ctx);
     if (!fresh.ok) return fresh.result;
@@ -44,13 +43,6 @@ export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
   ].join(', ');
   return { status: 'ok', message, counts, errors: [], detail };
 };
-
-/** pre-sync's own comparison, when pre-sync changed nothing locally (it runs right before). */
-function unchangedSincePreSync(ctx: StepContext): SyncDiff | undefined {
-  const pre = ctx.state.results['pre-sync'];
-  if (pre?.status !== 'up-to-date' || !isPreSyncDetail(pre.detail)) return undefined;
-  return pre.detail.listing === ctx.state.bucketListing ? pre.detail.diff : undefined;
-}
 
 /** A fresh local scan against the run's listing: it reflects what pre-sync just downloaded. */
 async function compareAfresh(ctx: StepContext): Promise<{ ok: true; diff: SyncDiff } | { ok: false; result: StepResult }> {

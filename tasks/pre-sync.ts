@@ -2,34 +2,29 @@
 // object the local tree lacks and every conflict the bucket wins (newer side wins). A file
 // that fails stays missing and is reported; the others go on. Nothing is deleted.
 import path from 'node:path';
-import type { StepFunction, StoredFile } from './context.ts';
+import { PendingFolderSyncs } from './atomic.ts';
+import type { StepFunction } from './context.ts';
 import { formatBytes } from './summary.ts';
 import type { StepResult } from './types.ts';
-import { planTransfers, type SyncDiff } from './storage/diff.ts';
+import { planTransfers } from './storage/diff.ts';
 import { fetchObject } from './storage/download.ts';
-import { bucketListing, compareSite, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
+import { bucketListing, compareSite, loadCache, logConflicts, saveCache, scanSite, type PreSyncDetail } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
 
-/** Left in the up-to-date result: the local tree as compared, untouched by this step. */
-export interface PreSyncDetail {
-  kind: 'pre-sync-unchanged';
-  listing: StoredFile[];
-  diff: SyncDiff;
-}
-
-export function isPreSyncDetail(detail: unknown): detail is PreSyncDetail {
-  return typeof detail === 'object' && detail !== null && (detail as { kind?: unknown }).kind === 'pre-sync-unchanged';
-}
-
 export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
-  // Phase 1: the run's one listing (consistency and upload reuse it). No listing, no run.
+  // Phase 1: the run's one listing (consistency and upload reuse it), and meanwhile the
+  // local scan. No listing, no run.
+  const cache = await loadCache(ctx);
+  const scanning = scanSite(ctx, cache);
   const listed = await bucketListing(ctx, 'pre-sync', { fresh: true });
-  if (!listed.ok) return listed.result;
+  if (!listed.ok) {
+    await scanning.catch(() => undefined);
+    return listed.result;
+  }
   const { listing } = listed;
 
   // Phase 2: compare with the local tree.
-  const cache = await loadCache(ctx);
-  const diff = await compareSite(ctx, listing, cache);
+  const diff = await compareSite(ctx, listing, cache, await scanning);
   const planned = planTransfers(diff, 'download');
   logConflicts(ctx, diff.conflicts, 'download');
   if (planned.length === 0) {
@@ -42,6 +37,7 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   // Phase 3: the downloads, through the shared network limiter.
   const s3 = ctx.clients.s3();
   const bucket = ctx.site.automation.bucket;
+  const folderSyncs = new PendingFolderSyncs();
   const outcome = await runTransfers(ctx, 'download', planned, async (transfer, onProgress) => {
     const fetched = await fetchObject({
       s3,
@@ -51,13 +47,15 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
       signal: ctx.signal,
       log: ctx.log,
       onProgress,
+      folderSyncs,
     });
-    // Renaming into place (two fsyncs) happens after the network slot is released.
+    // Writing and renaming into place happen after the network slot is released.
     return async () => {
       const result = await fetched.commit();
       cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
     };
   });
+  await folderSyncs.flush();
   await saveCache(ctx, cache);
 
   const plannedBytes = planned.reduce((sum, t) => sum + t.size, 0);

@@ -1,14 +1,14 @@
 // upload (DESIGN §1, §4): send every file that is local but missing in the bucket, and every
 // conflict the local side wins, in every synced folder: this run's new files and the
 // backlog of earlier runs alike. Decided against the run's one listing and a fresh local
-// scan (rss and transcribe wrote files since pre-sync). Uploads are verified and retried;
+// scan when rss or transcribe wrote files since pre-sync (else pre-sync's comparison holds). Uploads are verified and retried;
 // a failure is reported and the rest continue.
 import type { StepFunction } from './context.ts';
 import { formatBytes } from './summary.ts';
 import type { S3Key, StepResult, TransferCount } from './types.ts';
 import { planTransfers } from './storage/diff.ts';
 import { topFolder } from './storage/ignore.ts';
-import { bucketListing, compareSite, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
+import { bucketListing, compareSite, comparisonStillValid, loadCache, logConflicts, saveCache } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
 import { uploadFile } from './storage/upload-file.ts';
 
@@ -16,7 +16,7 @@ export const upload: StepFunction = async (ctx): Promise<StepResult> => {
   const listed = await bucketListing(ctx, 'upload');
   if (!listed.ok) return listed.result;
   const cache = await loadCache(ctx);
-  const diff = await compareSite(ctx, listed.listing, cache);
+  const diff = comparisonStillValid(ctx) ?? (await compareSite(ctx, listed.listing, cache));
   const planned = planTransfers(diff, 'upload');
   logConflicts(ctx, diff.conflicts, 'upload');
   if (planned.length === 0) {

@@ -1,6 +1,7 @@
 // Per-site AWS clients (DESIGN §2). A site with a role gets credentials assumed from the
 // central automation user, cached per role and refreshed before expiry; a site without
 // one uses the environment's credentials (demo, S3-compatible stores).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { S3Client } from '@aws-sdk/client-s3';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -15,9 +16,32 @@ export interface SiteClients {
   credentials: AwsCredentialIdentityProvider | undefined;
 }
 
+const callSignal = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Send a request that `signal` cancels. With a site client the call carries no per-call
+ * options, so the SDK reuses its cached middleware stack (`cacheMiddleware`: rebuilding it
+ * is a large share of the SDK's per-request CPU) and the request handler picks the signal
+ * up from the calling async context. Any other client gets the signal as a call option.
+ */
+export function sendCancellable<T>(
+  client: { config: { requestHandler?: unknown } },
+  signal: AbortSignal,
+  send: (options?: { abortSignal: AbortSignal }) => Promise<T>,
+): Promise<T> {
+  if (client.config.requestHandler instanceof CancellableHttpHandler) return callSignal.run(signal, () => send());
+  return send({ abortSignal: signal });
+}
+
+class CancellableHttpHandler extends NodeHttpHandler {
+  override handle(request: Parameters<NodeHttpHandler['handle']>[0], options: Parameters<NodeHttpHandler['handle']>[1] = {}) {
+    return super.handle(request, { ...options, abortSignal: options.abortSignal ?? callSignal.getStore() });
+  }
+}
+
 /** Connection settings that work against AWS and the local S3 servers alike. */
 function httpHandler(): NodeHttpHandler {
-  return new NodeHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 });
+  return new CancellableHttpHandler({ connectionTimeout: 10_000, requestTimeout: 120_000 });
 }
 
 export function createSiteClients(site: SiteConfig, runId: string): SiteClients {
@@ -41,6 +65,8 @@ export function createSiteClients(site: SiteConfig, runId: string): SiteClients 
         responseChecksumValidation: 'WHEN_REQUIRED',
         // Our own retry loop (with logging) wraps transfers; keep the SDK's short.
         maxAttempts: 3,
+        // Reused per command type; per-call cancellation goes through sendCancellable.
+        cacheMiddleware: true,
         requestHandler: httpHandler(),
       });
       return s3;

@@ -14,6 +14,8 @@ export interface CompareInput {
   cache: HashCache;
   signal: AbortSignal;
   log: Logger;
+  /** The local tree, when the caller scanned it already (while the listing arrived). */
+  scanned?: LocalFile[];
 }
 
 export interface Comparison {
@@ -25,7 +27,7 @@ export interface Comparison {
 const HASH_CONCURRENCY = 4;
 
 export async function compareWithListing(input: CompareInput): Promise<Comparison> {
-  const scanned = await scanLocal(input.localDir, input.folders, input.cache);
+  const scanned = input.scanned ?? (await scanLocal(input.localDir, input.folders, input.cache));
   const local = await hashWhereNeeded(scanned, input.listing, input.cache, input.signal, input.log);
   input.cache.retainOnly(new Set(local.map((f) => f.key)), input.folders);
   return { local, diff: diffListings(local, input.listing) };

@@ -2,11 +2,11 @@
 // size) through an MD5 into a temporary file that is renamed into place only when every
 // byte arrived; the file's mtime becomes the object's LastModified (DESIGN §4).
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createAtomicFile } from '../atomic.ts';
+import { sendCancellable } from '../aws/clients.ts';
+import { createAtomicFile, type AtomicFile, type PendingFolderSyncs } from '../atomic.ts';
 import type { StoredFile } from '../context.ts';
 import type { Logger } from '../log.ts';
 import { VerificationError } from './errors.ts';
@@ -23,6 +23,8 @@ export interface DownloadInput {
   log: Logger;
   /** Bytes received so far in this attempt (restarts at 0 on a retry). */
   onProgress?: (bytes: number) => void;
+  /** Sync the folder with the step's other renames (the caller flushes) instead of per file. */
+  folderSyncs?: PendingFolderSyncs;
 }
 
 export interface DownloadResult {
@@ -36,10 +38,8 @@ export interface DownloadResult {
 
 /** A verified download waiting in its temporary file. */
 export interface FetchedObject {
-  /** fsync, set the mtime, rename into place. On failure the temporary file is removed. */
+  /** Write (if held in memory), fsync, set the mtime, rename into place. On failure no temporary file stays. */
   commit(): Promise<DownloadResult>;
-  /** Remove the temporary file instead. */
-  discard(): Promise<void>;
 }
 
 /** Download and put in place. */
@@ -60,33 +60,32 @@ export function fetchObject(input: DownloadInput): Promise<FetchedObject> {
   });
 }
 
+/**
+ * Objects up to this size are received into memory and written with one call; larger ones
+ * stream to disk. Bounded by the number of transfers in flight (32 x 1 MiB at most).
+ */
+const BUFFERED_MAX_BYTES = 1024 * 1024;
+
 async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; touch(): void }): Promise<FetchedObject> {
   const { object } = input;
-  const response = await input.s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: object.key }), {
-    abortSignal: watchdog.signal,
-  });
+  const response = await sendCancellable(input.s3, watchdog.signal, (options) =>
+    input.s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: object.key }), options),
+  );
   watchdog.touch();
   const body = response.Body as Readable | undefined;
   if (!body) throw new VerificationError(`GetObject ${object.key} returned no body`);
+  const expected = response.ContentLength ?? object.size;
 
   const hash = createHash('md5');
   let received = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      received += chunk.length;
-      watchdog.touch();
-      input.onProgress?.(received);
-      callback(null, chunk);
-    },
-  });
-  const file = await createAtomicFile(input.destPath);
-  try {
-    await pipeline(body, meter, file.stream, { signal: watchdog.signal });
-    const expected = response.ContentLength ?? object.size;
-    if (received !== expected) {
-      throw new VerificationError(`${object.key}: received ${received} bytes, expected ${expected}`);
-    }
+  const count = (chunk: Buffer) => {
+    hash.update(chunk);
+    received += chunk.length;
+    watchdog.touch();
+    input.onProgress?.(received);
+  };
+  const verify = () => {
+    if (received !== expected) throw new VerificationError(`${object.key}: received ${received} bytes, expected ${expected}`);
     const md5 = hash.digest('hex');
     const etag = cleanEtag(response.ETag) ?? object.etag;
     // A plain ETag that differs from the content's MD5 is not corruption: SSE-KMS objects
@@ -95,19 +94,59 @@ async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; to
     if (md5FromEtag(etag) && etag !== md5) input.log.debug(`${object.key}: ETag ${etag} is not the content MD5 ${md5}`);
     // The listing's time is more precise than the Last-Modified header (whole seconds).
     const modified = etag === object.etag ? object.modified : (response.LastModified ?? object.modified);
+    return { size: received, md5, etag, modified };
+  };
+  const committed = async (file: AtomicFile, verified: ReturnType<typeof verify>): Promise<DownloadResult> => {
+    try {
+      const info = await file.commit({ mtime: verified.modified, folderSyncs: input.folderSyncs });
+      return { ...verified, mtimeMs: info.mtimeMs };
+    } catch (error) {
+      await file.abort();
+      throw error;
+    }
+  };
+
+  if (expected <= BUFFERED_MAX_BYTES) {
+    // Small object: no stream plumbing per file; the disk sees it only at commit.
+    const chunks: Buffer[] = [];
+    const onAbort = () => body.destroy(watchdog.signal.reason as Error);
+    watchdog.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const chunk of body) {
+        count(chunk as Buffer);
+        chunks.push(chunk as Buffer);
+      }
+    } finally {
+      watchdog.signal.removeEventListener('abort', onAbort);
+    }
+    watchdog.signal.throwIfAborted();
+    const verified = verify();
+    const content = Buffer.concat(chunks);
     return {
       async commit() {
+        const file = await createAtomicFile(input.destPath);
         try {
-          await file.commit({ mtime: modified });
+          await file.write(content);
         } catch (error) {
           await file.abort();
           throw error;
         }
-        const info = await stat(input.destPath);
-        return { size: received, md5, etag, modified, mtimeMs: info.mtimeMs };
+        return committed(file, verified);
       },
-      discard: () => file.abort(),
     };
+  }
+
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      count(chunk);
+      callback(null, chunk);
+    },
+  });
+  const file = await createAtomicFile(input.destPath);
+  try {
+    await pipeline(body, meter, file.stream, { signal: watchdog.signal });
+    const verified = verify();
+    return { commit: () => committed(file, verified) };
   } catch (error) {
     await file.abort();
     throw error;

@@ -2,6 +2,7 @@
 // a delimiter misses folders that hold only sub-folders on some servers). One listing per
 // synced folder, run concurrently; never a request per object.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { sendCancellable } from '../aws/clients.ts';
 import type { StoredFile } from '../context.ts';
 import type { Logger } from '../log.ts';
 import type { S3Key } from '../types.ts';
@@ -58,9 +59,8 @@ async function listPrefix(input: ListBucketInput, prefix: string): Promise<Store
     const page = await withStorageRetry(
       () =>
         guarded(`list s3://${input.bucket}/${prefix}`, input.signal, (watchdog) =>
-          input.s3.send(
-            new ListObjectsV2Command({ Bucket: input.bucket, Prefix: prefix, ContinuationToken: token }),
-            { abortSignal: watchdog.signal },
+          sendCancellable(input.s3, watchdog.signal, (options) =>
+            input.s3.send(new ListObjectsV2Command({ Bucket: input.bucket, Prefix: prefix, ContinuationToken: token }), options),
           ),
         ),
       { signal: input.signal, log: input.log, what: `list ${prefix}`, attempts: 4 },

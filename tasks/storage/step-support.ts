@@ -1,14 +1,16 @@
 // What the three sync steps share around the storage layer: the run's one bucket listing
 // (ctx.state.bucketListing), the failure a step returns when the bucket cannot be listed,
-// the hash cache's load and save, and the conflict log line.
+// the hash cache's load and save, the conflict log line, and pre-sync's comparison for the
+// later steps while the local tree has not changed.
 import type { StepContext, StoredFile } from '../context.ts';
 import type { StepName, StepResult } from '../types.ts';
-import type { Conflict, Direction, SyncDiff } from './diff.ts';
+import type { Conflict, Direction, LocalFile, SyncDiff } from './diff.ts';
 import { compareWithListing } from './compare.ts';
 import { needsTransfer } from './diff.ts';
 import { describeError, errorCode } from './errors.ts';
 import { HashCache, hashCachePath } from './hash-cache.ts';
 import { listBucket } from './listing.ts';
+import { scanLocal } from './scan.ts';
 
 export type ListingOutcome = { ok: true; listing: StoredFile[] } | { ok: false; result: StepResult };
 
@@ -77,8 +79,11 @@ export function logConflicts(ctx: StepContext, conflicts: readonly Conflict[], d
   }
 }
 
-/** This site's local tree against `listing`, hashing only where a same-size pair needs it. */
-export async function compareSite(ctx: StepContext, listing: readonly StoredFile[], cache: HashCache): Promise<SyncDiff> {
+/**
+ * This site's local tree against `listing`, hashing only where a same-size pair needs it.
+ * `scanned`: the local tree if the caller already scanned it.
+ */
+export async function compareSite(ctx: StepContext, listing: readonly StoredFile[], cache: HashCache, scanned?: LocalFile[]): Promise<SyncDiff> {
   const { diff } = await compareWithListing({
     localDir: ctx.site.localDir,
     folders: ctx.options.syncFolders,
@@ -86,6 +91,35 @@ export async function compareSite(ctx: StepContext, listing: readonly StoredFile
     cache,
     signal: ctx.signal,
     log: ctx.log,
+    scanned,
   });
   return diff;
+}
+
+/** The local scan, started while the bucket is still being listed (it needs no listing). */
+export function scanSite(ctx: StepContext, cache: HashCache): Promise<LocalFile[]> {
+  return scanLocal(ctx.site.localDir, ctx.options.syncFolders, cache);
+}
+
+/** Left in pre-sync's up-to-date result: the comparison it made, the local tree untouched since. */
+export interface PreSyncDetail {
+  kind: 'pre-sync-unchanged';
+  listing: StoredFile[];
+  diff: SyncDiff;
+}
+
+function isPreSyncDetail(detail: unknown): detail is PreSyncDetail {
+  return typeof detail === 'object' && detail !== null && (detail as { kind?: unknown }).kind === 'pre-sync-unchanged';
+}
+
+/**
+ * pre-sync's comparison, still true when nothing has written into the site since: pre-sync
+ * downloaded nothing and no later step created a file (rss and transcribe record every
+ * file they write in createdThisRun; the run lock keeps other runs out).
+ */
+export function comparisonStillValid(ctx: StepContext): SyncDiff | undefined {
+  const pre = ctx.state.results['pre-sync'];
+  if (pre?.status !== 'up-to-date' || !isPreSyncDetail(pre.detail)) return undefined;
+  if (ctx.state.createdThisRun.size > 0) return undefined;
+  return pre.detail.listing === ctx.state.bucketListing ? pre.detail.diff : undefined;
 }

@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { sendCancellable } from '../aws/clients.ts';
 import type { Logger } from '../log.ts';
 import type { LocalFile } from './diff.ts';
 import { VerificationError, errorCode } from './errors.ts';
@@ -86,16 +87,18 @@ async function uploadSingle(input: UploadInput, watchdog: Watchdog): Promise<Upl
   const body = await readFile(file.path);
   const md5 = createHash('md5').update(body).digest();
   const md5Hex = md5.toString('hex');
-  const response = await input.s3.send(
-    new PutObjectCommand({
-      Bucket: input.bucket,
-      Key: file.key,
-      Body: body,
-      ContentLength: body.length,
-      ContentMD5: md5.toString('base64'),
-      ContentType: contentTypeFor(file.key),
-    }),
-    { abortSignal: watchdog.signal },
+  const response = await sendCancellable(input.s3, watchdog.signal, (options) =>
+    input.s3.send(
+      new PutObjectCommand({
+        Bucket: input.bucket,
+        Key: file.key,
+        Body: body,
+        ContentLength: body.length,
+        ContentMD5: md5.toString('base64'),
+        ContentType: contentTypeFor(file.key),
+      }),
+      options,
+    ),
   );
   input.onProgress?.(body.length);
   const etag = cleanEtag(response.ETag);
