@@ -99,7 +99,8 @@ async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'R
   return withRetry(
     () => client.send(new InvokeCommand({ FunctionName: fn, InvocationType: invocationType, Payload: body }), { abortSignal: ctx.signal }),
     {
-      attempts: 4,
+      // The only retry loop around this call (the client makes one attempt per send).
+      attempts: 6,
       baseMs: 500,
       signal: ctx.signal,
       retryable: isTransientError,

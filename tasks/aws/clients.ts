@@ -63,8 +63,9 @@ export function createSiteClients(site: SiteConfig, runId: string): SiteClients 
         // S3-compatible servers store the chunk framing inside the object. AWS accepts both.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
-        // Our own retry loop (with logging) wraps transfers; keep the SDK's short.
-        maxAttempts: 3,
+        // Our own retry loops (backoff, logging, stall watchdog) wrap every call: one SDK
+        // attempt each, so a failure is retried by one policy, not by two multiplied.
+        maxAttempts: 1,
         // Reused per command type; per-call cancellation goes through sendCancellable.
         cacheMiddleware: true,
         requestHandler: httpHandler(),
@@ -76,7 +77,9 @@ export function createSiteClients(site: SiteConfig, runId: string): SiteClients 
         region: automation.region,
         endpoint: automation.lambdaEndpoint,
         credentials,
-        maxAttempts: 3,
+        // The index step retries (tasks/index-step.ts); stacked under it, the SDK's own
+        // attempts multiplied the invocations of a failing call.
+        maxAttempts: 1,
         requestHandler: httpHandler(),
       });
       return lambda;

@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sendCancellable } from '../aws/clients.ts';
-import { createAtomicFile, type AtomicFile, type PendingFolderSyncs } from '../atomic.ts';
+import { createAtomicFile, writeSmallFileAtomic, type AtomicFile, type PendingFolderSyncs } from '../atomic.ts';
 import type { StoredFile } from '../context.ts';
 import type { Logger } from '../log.ts';
 import { VerificationError } from './errors.ts';
@@ -124,14 +124,8 @@ async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; to
     const content = Buffer.concat(chunks);
     return {
       async commit() {
-        const file = await createAtomicFile(input.destPath);
-        try {
-          await file.write(content);
-        } catch (error) {
-          await file.abort();
-          throw error;
-        }
-        return committed(file, verified);
+        const info = await writeSmallFileAtomic(input.destPath, content, { mtime: verified.modified, folderSyncs: input.folderSyncs });
+        return { ...verified, mtimeMs: info.mtimeMs };
       },
     };
   }
