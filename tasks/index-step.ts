@@ -5,7 +5,7 @@ import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda'
 import type { StepFunction, StepContext } from './context.ts';
 import { preSync } from './pre-sync.ts';
 import { withRetry, isTransientError } from './retry.ts';
-import { awsErrorCode, describeAwsError, isAccessDenied } from './aws/errors.ts';
+import { describeError, errorCode, isAccessDenied } from './aws/errors.ts';
 import { errorMessage, upToDate, type StepResult } from './types.ts';
 
 /** Event invocations accept at most 256 KB of payload; stay well under it. */
@@ -62,7 +62,7 @@ export const index: StepFunction = async (ctx) => {
     output = await ctx.effect({ kind: 'invoke', target: fn, reason }, () => invoke(ctx, fn, invocationType, payload));
   } catch (error) {
     if (ctx.signal.aborted) throw error;
-    return failed(ctx, fn, describeInvokeFailure(fn, site.automation.region, error), awsErrorCode(error));
+    return failed(ctx, fn, describeInvokeFailure(fn, site.automation.region, error), errorCode(error));
   }
   if (output === undefined) return { status: 'ok', message: `would invoke ${fn} (${reason})`, counts: { invocations: 0 }, errors: [] };
 
@@ -104,20 +104,20 @@ async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'R
       baseMs: 500,
       signal: ctx.signal,
       retryable: isTransientError,
-      onRetry: (error, attempt, delayMs) => ctx.log.warn(`invoke ${fn}: ${describeAwsError(error)}; retry ${attempt} in ${delayMs} ms`),
+      onRetry: (error, attempt, delayMs) => ctx.log.warn(`invoke ${fn}: ${describeError(error)}; retry ${attempt} in ${delayMs} ms`),
     },
   );
 }
 
 /** Not found, access denied and the rest, each in the words an operator acts on. */
 export function describeInvokeFailure(fn: string, region: string, error: unknown): string {
-  const code = awsErrorCode(error);
+  const code = errorCode(error);
   if (code === 'AssumeRoleError' || (error instanceof Error && error.name === 'AssumeRoleError')) return errorMessage(error);
   if (code === 'ResourceNotFoundException' || code === 'HTTP 404') {
-    return `indexing function ${fn} not found in ${region}: ${describeAwsError(error)}`;
+    return `indexing function ${fn} not found in ${region}: ${describeError(error)}`;
   }
-  if (isAccessDenied(error)) return `not allowed to invoke ${fn} with the site's role: ${describeAwsError(error)}`;
-  return `invoking ${fn} failed: ${describeAwsError(error)}`;
+  if (isAccessDenied(error)) return `not allowed to invoke ${fn} with the site's role: ${describeError(error)}`;
+  return `invoking ${fn} failed: ${describeError(error)}`;
 }
 
 /** The error a function reported ({errorType, errorMessage} as Lambda's runtimes send it). */

@@ -12,7 +12,7 @@ import { HashCache, md5File } from '../tasks/storage/hash-cache.ts';
 import { md5FromEtag, cleanEtag } from '../tasks/storage/listing.ts';
 import { contentTypeFor } from '../tasks/storage/upload-file.ts';
 import { scanLocal } from '../tasks/storage/scan.ts';
-import { errorCode, describeError } from '../tasks/storage/errors.ts';
+import { errorCode, describeError } from '../tasks/aws/errors.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const FOLDERS = ['audio', 'transcripts', 'search-entries', 'search-index', 'episode-manifest', 'rss'];

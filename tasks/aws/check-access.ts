@@ -5,7 +5,7 @@ import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aw
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { SiteConfig } from '../site-config.ts';
 import { createSiteClients } from './clients.ts';
-import { awsErrorCode, describeAwsError } from './errors.ts';
+import { describeError, errorCode } from './errors.ts';
 import { errorMessage } from '../types.ts';
 
 export const CHECKS = ['assume-role', 'list-bucket', 'put-object', 'delete-object', 'invoke-dry-run'] as const;
@@ -43,8 +43,8 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
       return true;
     } catch (error) {
       // An AssumeRoleError already names the role ("cannot assume role <arn>: <reason>").
-      const detail = error instanceof Error && error.name === 'AssumeRoleError' ? errorMessage(error) : `${what}: ${describeAwsError(error)}`;
-      row(check, 'fail', detail, awsErrorCode(error));
+      const detail = error instanceof Error && error.name === 'AssumeRoleError' ? errorMessage(error) : `${what}: ${describeError(error)}`;
+      row(check, 'fail', detail, errorCode(error));
       return false;
     }
   };

@@ -4,7 +4,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { registerSecret } from '../secrets.ts';
 import { withRetry, isTransientError } from '../retry.ts';
-import { awsErrorCode, describeAwsError } from './errors.ts';
+import { describeError, errorCode } from './errors.ts';
 
 /** Refresh this long before expiry, so a long transfer never runs on expired credentials. */
 export const REFRESH_MARGIN_MS = 5 * 60_000;
@@ -98,11 +98,11 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
   } catch (error) {
     if (error instanceof AssumeRoleError) throw error;
     const e = error as { $metadata?: { httpStatusCode?: number } };
-    const code = awsErrorCode(error);
+    const code = errorCode(error);
     const reason =
       code === 'CredentialsProviderError'
         ? 'no credentials for the central automation user (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in .env.automation)'
-        : describeAwsError(error);
+        : describeError(error);
     throw new AssumeRoleError(request.roleArn, code, reason, e.$metadata);
   } finally {
     sts.destroy();

@@ -1,33 +1,41 @@
-// AWS failures as an operator reads them: AWS's error code plus its message, never the
-// SDK's "UnknownError" placeholder (S3-compatible stores often send a code without a message).
+// Failures as an operator reads them, for every AWS call (S3, STS, Lambda) and the network
+// under it: AWS's error code plus its message, never the SDK's "UnknownError" placeholder
+// (S3-compatible stores often send a code without a message).
+import { errorMessage } from '../types.ts';
 
-/** The error code AWS (or Node) gave: `AccessDenied`, `ResourceNotFoundException`, `ECONNREFUSED`, or `HTTP 403`. */
-export function awsErrorCode(error: unknown): string | undefined {
+/** Names that say nothing about what failed. */
+const GENERIC_NAMES = new Set(['Error', 'TypeError', 'Unknown', 'UnknownError']);
+
+/** The most specific code an error carries: `AccessDenied`, `ResourceNotFoundException`, `ECONNREFUSED`, or `HTTP 403`. */
+export function errorCode(error: unknown): string | undefined {
   if (!error || typeof error !== 'object') return undefined;
   const e = error as { name?: string; code?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: number }; cause?: unknown };
   if (typeof e.Code === 'string') return e.Code;
   if (typeof e.code === 'string') return e.code;
   if (e.$metadata) {
-    if (e.name && !['Error', 'Unknown', 'UnknownError'].includes(e.name)) return e.name;
+    // SDK service errors are named after the AWS code.
+    if (e.name && !GENERIC_NAMES.has(e.name)) return e.name;
     if (e.$metadata.httpStatusCode) return `HTTP ${e.$metadata.httpStatusCode}`;
   }
-  if (e.cause && e.cause !== error) return awsErrorCode(e.cause);
-  if (e.name && !['Error', 'TypeError'].includes(e.name)) return e.name;
+  if (e.cause && e.cause !== error) {
+    const inner = errorCode(e.cause);
+    if (inner) return inner;
+  }
+  if (e.name && !GENERIC_NAMES.has(e.name)) return e.name;
   return undefined;
 }
 
-/** "message (Code)", or just the code when the message says nothing. */
-export function describeAwsError(error: unknown): string {
-  const code = awsErrorCode(error);
-  const raw = error instanceof Error ? error.message : String(error);
-  const message = raw.trim() === '' || raw === 'UnknownError' || raw === code ? '' : raw.trim();
-  if (!code) return message || 'request failed';
-  if (!message) return code;
-  return message.includes(code) ? message : `${message} (${code})`;
+/** "The specified bucket does not exist (NoSuchBucket)": the message with its code. */
+export function describeError(error: unknown): string {
+  const code = errorCode(error);
+  const raw = errorMessage(error).trim();
+  // The SDK's message for a body it cannot parse (an HTML error page, a proxy's 503) says nothing.
+  const message = raw === '' || raw === 'UnknownError' || raw === code ? 'request failed' : raw;
+  return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 /** An access problem (wrong role, policy, trust): retrying will not help. */
 export function isAccessDenied(error: unknown): boolean {
-  const code = awsErrorCode(error);
+  const code = errorCode(error);
   return code === 'AccessDenied' || code === 'AccessDeniedException' || code === 'HTTP 403' || code === 'Forbidden';
 }

@@ -12,7 +12,7 @@ import { formatBytes } from '../summary.ts';
 import { EXIT } from '../types.ts';
 import { compareWithListing } from '../storage/compare.ts';
 import { countByFolder, type FolderDiff, type SyncDiff } from '../storage/diff.ts';
-import { describeError, errorCode } from '../storage/errors.ts';
+import { describeError, errorCode } from '../aws/errors.ts';
 import { HashCache, hashCachePath } from '../storage/hash-cache.ts';
 import { listBucket } from '../storage/listing.ts';
 import { formatTable } from './sites.ts';

@@ -7,7 +7,7 @@ import type { StepName, StepResult } from '../types.ts';
 import type { Conflict, Direction, LocalFile, SyncDiff } from './diff.ts';
 import { compareWithListing } from './compare.ts';
 import { needsTransfer } from './diff.ts';
-import { describeError, errorCode } from './errors.ts';
+import { describeError, errorCode } from '../aws/errors.ts';
 import { HashCache, hashCachePath } from './hash-cache.ts';
 import { listBucket } from './listing.ts';
 import { scanLocal } from './scan.ts';

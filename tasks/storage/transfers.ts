@@ -6,7 +6,7 @@ import { mapPool } from '../limiter.ts';
 import { formatBytes } from '../summary.ts';
 import type { StepError, TransferCount } from '../types.ts';
 import type { Direction, PlannedTransfer } from './diff.ts';
-import { describeError, errorCode } from './errors.ts';
+import { describeError, errorCode } from '../aws/errors.ts';
 import { topFolder } from './ignore.ts';
 
 export interface TransferOutcome {

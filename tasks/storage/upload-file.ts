@@ -12,7 +12,8 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sendCancellable } from '../aws/clients.ts';
 import type { Logger } from '../log.ts';
 import type { LocalFile } from './diff.ts';
-import { VerificationError, errorCode } from './errors.ts';
+import { errorCode } from '../aws/errors.ts';
+import { VerificationError } from './errors.ts';
 import { cleanEtag } from './listing.ts';
 import { guarded, withStorageRetry, type Watchdog } from './watchdog.ts';
 

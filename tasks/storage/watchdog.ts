@@ -4,7 +4,8 @@
 // a transient error, so withRetry tries again. The run's own abort stays an abort.
 import { isTransientError, withRetry } from '../retry.ts';
 import type { Logger } from '../log.ts';
-import { StallError, describeError } from './errors.ts';
+import { describeError } from '../aws/errors.ts';
+import { StallError } from './errors.ts';
 
 const DEFAULT_STALL_MS = 60_000;
 
