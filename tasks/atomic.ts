@@ -7,6 +7,7 @@ import { closeSync, fstatSync, fsync, futimesSync, open as openCallback, renameS
 import { mkdir, open, readdir, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { processExists } from './lock.ts';
 
 export const PARTIAL_SUFFIX = '.partial';
 const liveTemporaries = new Set<string>();
@@ -254,4 +255,25 @@ export async function removeStaleTemporaries(root: string): Promise<number> {
     removed++;
   }
   return removed;
+}
+
+/**
+ * Temporary copies of `finalPath` (`.<name>.<pid>-<tag>.partial`) whose writer is dead: for
+ * files that a process without the run lock may be writing at the same time.
+ */
+export async function removeTemporariesOfDeadProcesses(finalPath: string): Promise<void> {
+  const dir = path.dirname(finalPath);
+  const prefix = `.${path.basename(finalPath)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(PARTIAL_SUFFIX)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && processExists(pid)) continue;
+    await rm(path.join(dir, name), { force: true });
+  }
 }

@@ -34,13 +34,20 @@ function processStartTime(pid: number): string | undefined {
   }
 }
 
-function isAlive(holder: LockHolder): boolean {
+/** Whether a process with this pid exists (signal 0 probes without sending anything). */
+export function processExists(pid: number): boolean {
   try {
-    process.kill(holder.pid, 0);
+    process.kill(pid, 0);
+    return true;
   } catch (error) {
     // EPERM: the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function isAlive(holder: LockHolder): boolean {
+  if (!processExists(holder.pid)) return false;
+  // The same pid with another start time is a new process that reused it.
   const start = processStartTime(holder.pid);
   return !(holder.processStart && start && start !== holder.processStart);
 }

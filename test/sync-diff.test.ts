@@ -174,6 +174,13 @@ test('hash cache: keyed by key, size and mtime; saved atomically; unknown versio
   assert.equal(again!.knownEtag, 'e-1');
   assert.equal(reloaded.lookup(scanned.key, scanned.size + 1, scanned.mtimeMs), undefined, 'another size is another version');
   assert.equal(reloaded.lookup(scanned.key, scanned.size, scanned.mtimeMs + 1), undefined, 'another mtime is another version');
+  // A copy left by a killed process goes; one a live process (the consistency command beside a run) is writing stays.
+  const dead = path.join(path.dirname(cacheFile), '.hashes-alpha.json.2147483646-dead0.partial');
+  const live = path.join(path.dirname(cacheFile), `.hashes-alpha.json.${process.pid}-live0.partial`);
+  await writeFile(dead, '{');
+  await writeFile(live, '{');
+  await HashCache.load(cacheFile);
+  assert.deepEqual((await readdir(path.dirname(cacheFile))).sort(), [path.basename(live), 'hashes-alpha.json'].sort());
   // A damaged cache is an empty one, never an error.
   await writeFile(cacheFile, '{ not json');
   assert.equal((await HashCache.load(cacheFile)).size, 0);

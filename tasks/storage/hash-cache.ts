@@ -5,9 +5,9 @@
 // The cache is an optimisation: losing it (or a killed run not saving it) costs hashing only.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic.ts';
+import { removeTemporariesOfDeadProcesses, writeFileAtomic } from '../atomic.ts';
 
 export interface CacheEntry {
   size: number;
@@ -39,7 +39,8 @@ export class HashCache {
 
   /** A missing or unreadable cache is an empty one (the next save replaces it). */
   static async load(file: string): Promise<HashCache> {
-    await removeDeadTemporaries(file);
+    // The read-only consistency command may run beside a run: only dead processes' copies go.
+    await removeTemporariesOfDeadProcesses(file);
     const entries = new Map<string, CacheEntry>();
     try {
       const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<CacheFile>;
@@ -104,35 +105,4 @@ export async function md5File(file: string, signal?: AbortSignal): Promise<strin
   const stream = createReadStream(file, { highWaterMark: 1024 * 1024, signal });
   for await (const chunk of stream) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-/**
- * Temporary copies of the cache left by killed processes (`.<name>.<pid>-<rand>.partial`).
- * Only those of dead processes: the read-only command may run beside a run.
- */
-async function removeDeadTemporaries(file: string): Promise<void> {
-  const dir = path.dirname(file);
-  const prefix = `.${path.basename(file)}.`;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.partial')) continue;
-    const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
-    await rm(path.join(dir, name), { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
