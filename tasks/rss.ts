@@ -2,7 +2,7 @@
 // episodes to the site's manifest, then download every manifest episode whose audio is
 // missing locally, so that earlier failures heal by themselves. One broken feed or
 // download never stops the others: each becomes a StepError naming the feed or episode.
-import { access, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { StepContext, StepFunction } from './context.ts';
 import { mapPool } from './limiter.ts';
@@ -40,6 +40,9 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
     const cacheFile = validatorsCachePath(ctx.options.localRoot, ctx.site.id);
     const cache = await readValidators(cacheFile);
     const cacheBefore = JSON.stringify(cache);
+    // Feeds no longer in the config are forgotten (a paused podcast's are kept).
+    const configured = new Set(ctx.site.podcasts.map((p) => p.url));
+    for (const url of Object.keys(cache)) if (!configured.has(url)) delete cache[url];
     const outcomes = await mapPool(podcasts, FEED_CONCURRENCY, (podcast) => ingestFeed(ctx, podcast, cache, tuning.fetch));
     const errors: StepError[] = [];
     let snapshots = 0;
@@ -104,13 +107,21 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
 
 export const rss: StepFunction = createRssStep();
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether `<localDir>/<folder>/<podcastId>/<name>` exists, reading each folder once per run. */
+function folderIndex(localDir: string): (folder: string, podcastId: string, name: string) => Promise<boolean> {
+  const folders = new Map<string, Promise<Set<string>>>();
+  return async (folder, podcastId, name) => {
+    const dir = path.join(localDir, folder, podcastId);
+    let names = folders.get(dir);
+    if (!names) {
+      names = readdir(dir).then(
+        (list) => new Set(list),
+        () => new Set<string>(),
+      );
+      folders.set(dir, names);
+    }
+    return (await names).has(name);
+  };
 }
 
 export function audioKey(episode: Pick<ManifestEpisode, 'podcastId' | 'fileKey'>): S3Key {
@@ -137,16 +148,16 @@ async function removeFinishedResumeFiles(ctx: StepContext, podcastIds: Set<strin
 async function downloadMissing(ctx: StepContext, manifest: Manifest, active: Set<string>, tuning: RssTuning): Promise<{ files: number; bytes: number; errors: StepError[] }> {
   const errors: StepError[] = [];
   const wanted: ManifestEpisode[] = [];
+  const present = folderIndex(ctx.site.localDir);
   for (const episode of manifest.episodes) {
     if (!active.has(episode.podcastId)) continue;
     if (!hasSafeFileKey(episode)) {
       errors.push({ site: ctx.site.id, step: 'rss', subject: String(episode.fileKey), message: `manifest episode "${episode.title}" has an unsafe file key; not downloaded` });
       continue;
     }
-    const local = (key: string) => path.join(ctx.site.localDir, ...key.split('/'));
-    if (await exists(local(audioKey(episode)))) continue;
+    if (await present('audio', episode.podcastId, `${episode.fileKey}.mp3`)) continue;
     // A transcript means the audio already served its purpose (it may have been pruned).
-    if (await exists(local(`transcripts/${episode.podcastId}/${episode.fileKey}.srt`))) continue;
+    if (await present('transcripts', episode.podcastId, `${episode.fileKey}.srt`)) continue;
     wanted.push(episode);
   }
   if (wanted.length === 0) return { files: 0, bytes: 0, errors };

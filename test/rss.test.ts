@@ -207,3 +207,19 @@ test('a 304 re-reads the local snapshot: a manifest lost after the snapshot was 
   assert.equal(again.status, 'up-to-date');
   assert.deepEqual((await readdir(audioDir)).sort(), ['.2030-01-01_Unfinished--1700000000000.mp3.resume', done!]);
 });
+
+test('feed validators: a feed dropped from the config is forgotten, a paused one is kept', async (t) => {
+  const server = await startFeedServer(t);
+  for (const id of ['kept', 'paused', 'dropped']) server.set(`/${id}.xml`, { body: rssXml(id, []), etag: `"${id}-1"` });
+  const dir = await tempDir(t);
+  const all = ['kept', 'paused', 'dropped'].map((id) => ({ id, url: server.url(`/${id}.xml`) }));
+  const first = await makeSite(dir, 'memo', all);
+  await step(stepContext(first.site, first.localRoot).ctx);
+  const cacheFile = path.join(first.localRoot, '.cache', 'feed-validators-memo.json');
+  assert.deepEqual(Object.keys(JSON.parse(await readFile(cacheFile, 'utf8'))).sort(), all.map((p) => p.url).sort());
+
+  const later = await makeSite(dir, 'memo', [all[0]!, { ...all[1]!, status: 'inactive' }]);
+  await step(stepContext(later.site, later.localRoot).ctx);
+  assert.deepEqual(Object.keys(JSON.parse(await readFile(cacheFile, 'utf8'))).sort(), [all[0]!.url, all[1]!.url].sort());
+  assert.equal(server.requestsTo('/kept.xml')[1]!.headers['if-none-match'], '"kept-1"', 'the kept feed still asks conditionally');
+});
