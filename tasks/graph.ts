@@ -2,7 +2,7 @@
 // of a site in order. Deciding (skip, run, record) happens in runSiteStep; listr2 only
 // declares and renders. In plain mode the silent renderer is used and the logger prints.
 import chalk from 'chalk';
-import { Listr, Spinner, type ListrTask } from 'listr2';
+import { Listr, ListrDefaultRendererLogLevels, ListrTaskEventType, ListrTaskState, Spinner, figures, type ListrTask } from 'listr2';
 import type { Limits, PlannedAction, RunOptions, StepContext } from './context.ts';
 import { newSiteState } from './context.ts';
 import type { Logger, LogSink } from './log.ts';
@@ -70,6 +70,11 @@ export async function runGraph(input: GraphInput): Promise<SiteRecord[]> {
       const steps: StepRecord[] = [];
       records.set(site.id, siteRecord(site.id, steps));
       view.started();
+      // Steps never throw (a thrown error would keep the site expanded), so listr2 calls the
+      // site completed when its steps are; a failed site must still get its ✖.
+      siteTask.task.on(ListrTaskEventType.STATE, (taskState) => {
+        if (taskState === ListrTaskState.COMPLETED && records.get(site.id)?.status === 'failed') siteTask.task.state$ = ListrTaskState.FAILED;
+      });
       const stepTasks: ListrTask[] = input.pipeline.map((definition, position) => ({
         // Only the running step takes a line (with its activity); finished ones move into the site's title.
         title: '',
@@ -107,7 +112,6 @@ export async function runGraph(input: GraphInput): Promise<SiteRecord[]> {
           }
         },
       }));
-      // Failures are shown in titles, not thrown: a thrown error would keep the site expanded.
       return siteTask.newListr(stepTasks, { concurrent: false, exitOnError: false });
     },
   }));
@@ -133,6 +137,8 @@ export async function runGraph(input: GraphInput): Promise<SiteRecord[]> {
         showErrorMessage: false,
         formatOutput: 'truncate',
         spinner: new CalmSpinner(),
+        // A failed site (a task with steps under it) gets the cross, not listr2's pointer.
+        icon: { [ListrDefaultRendererLogLevels.FAILED_WITH_FAILED_SUBTASKS]: figures.cross },
       },
       collectErrors: false,
     } as ConstructorParameters<typeof Listr>[1],
@@ -161,7 +167,7 @@ function siteTitle(site: SiteRecord): string {
   const counts = site.steps.map((s) => describeCounts(s.counts)).filter(Boolean).join(', ');
   const failed = site.steps.filter((s) => s.status === 'failed').map((s) => s.step);
   const errors = site.steps.reduce((n, s) => n + s.errors.length, 0);
-  if (failed.length > 0) return chalk.red(`${site.site}: ✖ failed in ${failed.join(', ')} (${errors} errors)${counts ? ` · ${counts}` : ''}`);
+  if (failed.length > 0) return chalk.red(`${site.site}: failed in ${failed.join(', ')} (${errors} error${errors === 1 ? '' : 's'})${counts ? ` · ${counts}` : ''}`);
   return `${site.site}: ${site.status}${counts ? ` · ${counts}` : ''}`;
 }
 

@@ -1,11 +1,11 @@
 // The runner's contract with an operator: flags, exit codes, plain output, lock, config errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli } from './helpers/cli.ts';
+import { PROJECT_ROOT, TSX_LOADER, runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/temp.ts';
 import { writeSite, siteConfig } from './helpers/sites.ts';
 
@@ -160,4 +160,25 @@ test('a concurrent run exits 3 naming the first; SIGTERM mid-run: exit 130 withi
   assert.match(result.stdout, /\[all\] \[summary\] run \S+ interrupted/);
   await assert.rejects(readFile(path.join(localRoot, '.ingest.lock')), 'the lock is released');
   assert.deepEqual(await processGroupMembers(run.child.pid!), [], 'no process of the run survives');
+});
+
+test('live tree in a terminal: a failed site is marked ✖ and a good one ✔, each collapsed to its result', async (t) => {
+  const root = await tempDir(t);
+  const sitesRoot = path.join(root, 'sites');
+  await writeSite(sitesRoot, siteConfig('good'));
+  const gone = { id: 'gone', title: 'Gone', url: 'http://127.0.0.1:9/feed.xml', rssFeedFile: 'gone.xml', status: 'active' };
+  await writeSite(sitesRoot, siteConfig('bad', { podcasts: [gone] }));
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = [process.execPath, '--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), 'run', '--only=rss', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`];
+  // `script` gives the run a real terminal (100x30), as an operator's shell would.
+  const r = spawnSync('script', ['-qec', `stty cols 100 rows 30; ${command.map(quote).join(' ')}`, '/dev/null'], {
+    cwd: root,
+    env: { ...process.env, TERM: 'xterm-256color' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const screen = r.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
+  assert.match(screen, /✖ bad: failed in rss \(1 error\)/, screen);
+  assert.match(screen, /✔ good: up-to-date/, screen);
+  assert.match(screen, /2\/2 sites done, 0 running, 0 waiting · failed: bad/);
 });

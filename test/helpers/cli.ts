@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const TSX_LOADER = import.meta.resolve('tsx');
+export const TSX_LOADER = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
