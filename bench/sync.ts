@@ -149,10 +149,9 @@ async function bench(root: string, s3: LocalS3Server): Promise<void> {
 
   const downRoot = (tool: Tool) => path.join(root, `${tool}-down`);
   let runnerRuns = 0;
+  // The operator's command (npm run ingest, cron): the bundled Taskfile.ts.
   const runner = (localRoot: string) => [
-    '--import',
-    'tsx',
-    path.join(PROJECT_ROOT, 'Taskfile.ts'),
+    path.join(PROJECT_ROOT, 'scripts', 'ingest.mjs'),
     'run',
     '--only=pre-sync,consistency,upload',
     `--sites-root=${sitesRoot}`,

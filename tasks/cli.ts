@@ -42,7 +42,7 @@ export type Command =
   | { name: 'help'; topic?: string }
   | { name: 'version' };
 
-export const HELP = `Usage: npx tsx Taskfile.ts <command> [flags]
+export const HELP = `Usage: node scripts/ingest.mjs <command> [flags]   (or: npx tsx Taskfile.ts <command> [flags])
 
 Commands:
   run            run the nightly pipeline for every site (default)

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT, TSX_LOADER, runCli } from './helpers/cli.ts';
@@ -169,6 +169,7 @@ test('live tree in a terminal: a failed site is marked ✖ and a good one ✔, e
   const gone = { id: 'gone', title: 'Gone', url: 'http://127.0.0.1:9/feed.xml', rssFeedFile: 'gone.xml', status: 'active' };
   await writeSite(sitesRoot, siteConfig('bad', { podcasts: [gone] }));
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  // Straight from the sources (npx tsx Taskfile.ts), the way the README also allows.
   const command = [process.execPath, '--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), 'run', '--only=rss', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`];
   // `script` gives the run a real terminal (100x30), as an operator's shell would.
   const r = spawnSync('script', ['-qec', `stty cols 100 rows 30; ${command.map(quote).join(' ')}`, '/dev/null'], {
@@ -181,4 +182,30 @@ test('live tree in a terminal: a failed site is marked ✖ and a good one ✔, e
   assert.match(screen, /✖ bad: failed in rss \(1 error\)/, screen);
   assert.match(screen, /✔ good: up-to-date/, screen);
   assert.match(screen, /2\/2 sites done, 0 running, 0 waiting · failed: bad/);
+});
+
+test('scripts/ingest.mjs runs a bundle of the sources, built once and rebuilt when a source file changes', async (t) => {
+  // Inside the project, so the bundle resolves the project's packages.
+  const cache = path.join(PROJECT_ROOT, 'node_modules', '.cache', `ingest-bundle-test-${process.pid}`);
+  const addedSource = path.join(PROJECT_ROOT, 'tasks', `.launcher-test-${process.pid}.ts`);
+  t.after(() => Promise.all([rm(cache, { recursive: true, force: true }), rm(addedSource, { force: true })]));
+  const env = { INGEST_BUNDLE_CACHE: cache };
+
+  const bundled = await runCli(['--version'], { env });
+  const fromSource = spawnSync(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), '--version'], { encoding: 'utf8' });
+  assert.equal(bundled.code, 0, bundled.stderr);
+  assert.equal(bundled.stdout, fromSource.stdout);
+  const [built] = await readdir(cache);
+  const builtAt = (await stat(path.join(cache, built!, 'Taskfile.js'))).mtimeMs;
+
+  const sites = await runCli(['sites', '--sites-root=/nonexistent'], { env });
+  assert.match(sites.stdout + sites.stderr, /no sites under \/nonexistent/, 'a lazily loaded command runs from the bundle');
+  assert.deepEqual(await readdir(cache), [built], 'unchanged sources: no rebuild');
+  assert.equal((await stat(path.join(cache, built!, 'Taskfile.js'))).mtimeMs, builtAt);
+
+  // A new or changed source file: the next start builds a new bundle (the old one stays a day
+  // for runs still loading from it).
+  await writeFile(addedSource, 'export {};\n');
+  assert.equal((await runCli(['--version'], { env })).code, 0);
+  assert.equal((await readdir(cache)).length, 2);
 });

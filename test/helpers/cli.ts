@@ -1,4 +1,5 @@
-// Drives the real CLI (Taskfile.ts) as a child process, the way an operator or cron does.
+// Drives the real CLI as a child process, the way an operator or cron does: through
+// scripts/ingest.mjs (the bundled Taskfile.ts that `npm run ingest` and cron use).
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +31,7 @@ export interface RunningCli {
 
 export function startCli(args: string[], options: CliOptions = {}): RunningCli {
   // Resolved here so the CLI can run from any working directory (the demo test uses a temp one).
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), ...args], {
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'scripts', 'ingest.mjs'), ...args], {
     cwd: options.cwd ?? PROJECT_ROOT,
     env: { ...process.env, FORCE_COLOR: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
