@@ -6,7 +6,7 @@ import { PendingFolderSyncs } from './atomic.ts';
 import type { StepFunction } from './context.ts';
 import { formatBytes } from './summary.ts';
 import type { StepResult } from './types.ts';
-import { planTransfers } from './storage/diff.ts';
+import { afterDownloads, planTransfers, type LocalFile } from './storage/diff.ts';
 import { fetchObject } from './storage/download.ts';
 import { bucketListing, compareSite, loadCache, logConflicts, saveCache, scanSite, type PreSyncDetail } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
@@ -29,8 +29,8 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   logConflicts(ctx, diff.conflicts, 'download');
   if (planned.length === 0) {
     await saveCache(ctx, cache);
-    // Nothing changed locally: the consistency step may report this very comparison.
-    const detail: PreSyncDetail = { kind: 'pre-sync-unchanged', listing, diff };
+    // Nothing changed locally: consistency and upload may use this very comparison.
+    const detail: PreSyncDetail = { kind: 'pre-sync-comparison', listing, diff };
     return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [], detail };
   }
 
@@ -38,12 +38,14 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   const s3 = ctx.clients.s3();
   const bucket = ctx.site.automation.bucket;
   const folderSyncs = new PendingFolderSyncs();
+  const downloaded = new Map<string, LocalFile>();
   const outcome = await runTransfers(ctx, 'download', planned, async (transfer, onProgress) => {
+    const destPath = path.join(ctx.site.localDir, ...transfer.key.split('/'));
     const fetched = await fetchObject({
       s3,
       bucket,
       object: transfer.remote!,
-      destPath: path.join(ctx.site.localDir, ...transfer.key.split('/')),
+      destPath,
       signal: ctx.signal,
       log: ctx.log,
       onProgress,
@@ -53,19 +55,30 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
     return async () => {
       const result = await fetched.commit();
       cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
+      downloaded.set(transfer.key, {
+        key: transfer.key,
+        path: destPath,
+        size: result.size,
+        modified: new Date(result.mtimeMs),
+        mtimeMs: result.mtimeMs,
+        md5: result.md5,
+        knownEtag: result.etag,
+      });
     };
   });
   await folderSyncs.flush();
   await saveCache(ctx, cache);
 
+  // What the local tree now is against the listing: consistency and upload need no rescan.
+  const detail: PreSyncDetail = { kind: 'pre-sync-comparison', listing, diff: afterDownloads(diff, downloaded) };
   const plannedBytes = planned.reduce((sum, t) => sum + t.size, 0);
   if (ctx.options.dryRun) {
-    return { status: 'ok', message: `would download ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [] };
+    return { status: 'ok', message: `would download ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [], detail };
   }
   const counts = { downloaded: outcome.counts };
   const done = `downloaded ${outcome.done.length} files (${formatBytes(outcome.bytes)})`;
   if (outcome.errors.length > 0) {
-    return { status: 'failed', fatal: false, message: `${done}; ${outcome.errors.length} failed`, counts, errors: outcome.errors };
+    return { status: 'failed', fatal: false, message: `${done}; ${outcome.errors.length} failed`, counts, errors: outcome.errors, detail };
   }
-  return { status: 'ok', message: done, counts, errors: [] };
+  return { status: 'ok', message: done, counts, errors: [], detail };
 };

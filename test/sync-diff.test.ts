@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { StoredFile } from '../tasks/context.ts';
 import type { S3Key } from '../tasks/types.ts';
 import { ignoreReason } from '../tasks/storage/ignore.ts';
-import { compareFile, diffListings, needsHash, needsTransfer, planTransfers, countByFolder, type LocalFile } from '../tasks/storage/diff.ts';
+import { afterDownloads, compareFile, diffListings, needsHash, needsTransfer, planTransfers, countByFolder, type LocalFile } from '../tasks/storage/diff.ts';
 import { HashCache, md5File } from '../tasks/storage/hash-cache.ts';
 import { md5FromEtag, cleanEtag } from '../tasks/storage/listing.ts';
 import { contentTypeFor } from '../tasks/storage/upload-file.ts';
@@ -185,4 +185,25 @@ test('hash cache: keyed by key, size and mtime; saved atomically; unknown versio
   await writeFile(cacheFile, '{ not json');
   assert.equal((await HashCache.load(cacheFile)).size, 0);
   assert.match(await readFile(cacheFile, 'utf8'), /not json/);
+});
+
+test('after pre-sync: downloaded keys become consistent, failed ones keep their place, local-wins conflicts stay', () => {
+  const diff = diffListings(
+    [local('audio/p/conflict-bucket.mp3', 5, T0), local('audio/p/conflict-local.mp3', 5, later(10)), local('audio/p/only-local.mp3', 1, T0)],
+    [remote('audio/p/conflict-bucket.mp3', 6, later(5)), remote('audio/p/conflict-local.mp3', 6, T0), remote('audio/p/fetched.mp3', 2, T0), remote('audio/p/failed.mp3', 3, T0)],
+  );
+  const written = (key: string, size: number) => local(key, size, T0, { md5: MD5_A });
+  const after = afterDownloads(diff, new Map([
+    ['audio/p/fetched.mp3', written('audio/p/fetched.mp3', 2)],
+    ['audio/p/conflict-bucket.mp3', written('audio/p/conflict-bucket.mp3', 6)],
+  ]));
+  assert.deepEqual(after.consistent.map((c) => [c.local.key, c.local.size, c.remote.size]), [
+    ['audio/p/conflict-bucket.mp3', 6, 6],
+    ['audio/p/fetched.mp3', 2, 2],
+  ]);
+  assert.deepEqual(after.s3Only.map((f) => f.key), ['audio/p/failed.mp3']);
+  assert.deepEqual(after.conflicts.map((c) => c.key), ['audio/p/conflict-local.mp3']);
+  assert.deepEqual(after.localOnly.map((f) => f.key), ['audio/p/only-local.mp3']);
+  assert.deepEqual(planTransfers(after, 'upload').map((t) => t.key), ['audio/p/conflict-local.mp3', 'audio/p/only-local.mp3']);
+  assert.deepEqual(planTransfers(after, 'download').map((t) => t.key), ['audio/p/failed.mp3']);
 });

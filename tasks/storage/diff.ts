@@ -129,6 +129,29 @@ export function diffListings(local: readonly LocalFile[], remote: readonly Store
   return diff;
 }
 
+/**
+ * The comparison after pre-sync: each downloaded key is now consistent, its local side the
+ * file just written. Keys that failed keep their place (s3-only, or a conflict).
+ */
+export function afterDownloads(diff: SyncDiff, downloaded: ReadonlyMap<string, LocalFile>): SyncDiff {
+  if (downloaded.size === 0) return diff;
+  const consistent = [...diff.consistent];
+  const s3Only: StoredFile[] = [];
+  for (const remote of diff.s3Only) {
+    const local = downloaded.get(remote.key);
+    if (local) consistent.push({ local, remote });
+    else s3Only.push(remote);
+  }
+  const conflicts: Conflict[] = [];
+  for (const conflict of diff.conflicts) {
+    const local = downloaded.get(conflict.key);
+    if (local) consistent.push({ local, remote: conflict.remote });
+    else conflicts.push(conflict);
+  }
+  consistent.sort((a, b) => (a.local.key < b.local.key ? -1 : a.local.key > b.local.key ? 1 : 0));
+  return { localOnly: diff.localOnly, s3Only, consistent, conflicts };
+}
+
 function unreachableComparison(c: never): never {
   throw new Error(`unreachable comparison ${JSON.stringify(c)}`);
 }

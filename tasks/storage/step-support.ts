@@ -101,25 +101,25 @@ export function scanSite(ctx: StepContext, cache: HashCache): Promise<LocalFile[
   return scanLocal(ctx.site.localDir, ctx.options.syncFolders, cache);
 }
 
-/** Left in pre-sync's up-to-date result: the comparison it made, the local tree untouched since. */
+/** Left in pre-sync's result: the local tree against the listing as pre-sync left it (its downloads included). */
 export interface PreSyncDetail {
-  kind: 'pre-sync-unchanged';
+  kind: 'pre-sync-comparison';
   listing: StoredFile[];
   diff: SyncDiff;
 }
 
 function isPreSyncDetail(detail: unknown): detail is PreSyncDetail {
-  return typeof detail === 'object' && detail !== null && (detail as { kind?: unknown }).kind === 'pre-sync-unchanged';
+  return typeof detail === 'object' && detail !== null && (detail as { kind?: unknown }).kind === 'pre-sync-comparison';
 }
 
 /**
- * pre-sync's comparison, still true when nothing has written into the site since: pre-sync
- * downloaded nothing and no later step created a file (rss and transcribe record every
- * file they write in createdThisRun; the run lock keeps other runs out).
+ * pre-sync's comparison, still true when nothing has written into the site since: no later
+ * step created a file (rss and transcribe record every file they write in createdThisRun;
+ * the run lock keeps other runs out).
  */
 export function comparisonStillValid(ctx: StepContext): SyncDiff | undefined {
   const pre = ctx.state.results['pre-sync'];
-  if (pre?.status !== 'up-to-date' || !isPreSyncDetail(pre.detail)) return undefined;
+  if (!pre || !isPreSyncDetail(pre.detail)) return undefined;
   if (ctx.state.createdThisRun.size > 0) return undefined;
   return pre.detail.listing === ctx.state.bucketListing ? pre.detail.diff : undefined;
 }
