@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sendCancellable } from '../aws/clients.ts';
-import { createAtomicFile, writeSmallFileAtomic, type AtomicFile, type PendingFolderSyncs } from '../atomic.ts';
+import { createAtomicFile, writeSmallFileAtomic, type PendingFolderSyncs } from '../atomic.ts';
 import type { StoredFile } from '../context.ts';
 import type { Logger } from '../log.ts';
 import { VerificationError } from './errors.ts';
@@ -36,7 +36,7 @@ export interface DownloadResult {
   mtimeMs: number;
 }
 
-/** A verified download waiting in its temporary file. */
+/** A verified download waiting to be put in place: in memory (small objects) or in its temporary file. */
 export interface FetchedObject {
   /** Write (if held in memory), fsync, set the mtime, rename into place. On failure no temporary file stays. */
   commit(): Promise<DownloadResult>;
@@ -96,16 +96,6 @@ async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; to
     const modified = etag === object.etag ? object.modified : (response.LastModified ?? object.modified);
     return { size: received, md5, etag, modified };
   };
-  const committed = async (file: AtomicFile, verified: ReturnType<typeof verify>): Promise<DownloadResult> => {
-    try {
-      const info = await file.commit({ mtime: verified.modified, folderSyncs: input.folderSyncs });
-      return { ...verified, mtimeMs: info.mtimeMs };
-    } catch (error) {
-      await file.abort();
-      throw error;
-    }
-  };
-
   if (expected <= BUFFERED_MAX_BYTES) {
     // Small object: no stream plumbing per file; the disk sees it only at commit.
     const chunks: Buffer[] = [];
@@ -140,7 +130,17 @@ async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; to
   try {
     await pipeline(body, meter, file.stream, { signal: watchdog.signal });
     const verified = verify();
-    return { commit: () => committed(file, verified) };
+    return {
+      async commit() {
+        try {
+          const info = await file.commit({ mtime: verified.modified, folderSyncs: input.folderSyncs });
+          return { ...verified, mtimeMs: info.mtimeMs };
+        } catch (error) {
+          await file.abort();
+          throw error;
+        }
+      },
+    };
   } catch (error) {
     await file.abort();
     throw error;
