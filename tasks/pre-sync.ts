@@ -16,11 +16,11 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   // local scan. No listing, no run.
   const cache = await loadCache(ctx);
   const scanning = scanSite(ctx, cache);
+  // Handled now, raised below: a scan that fails while the listing is still running must fail
+  // this step, not reach the process as an unhandled rejection.
+  scanning.catch(() => undefined);
   const listed = await bucketListing(ctx, 'pre-sync', { fresh: true });
-  if (!listed.ok) {
-    await scanning.catch(() => undefined);
-    return listed.result;
-  }
+  if (!listed.ok) return listed.result;
   const { listing } = listed;
 
   // Phase 2: compare with the local tree.

@@ -3,7 +3,7 @@
 // and the read-only consistency command.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { runCli } from './helpers/cli.ts';
@@ -246,4 +246,19 @@ test('a file that cannot be written fails alone: one error, the others are downl
   assert.equal(step(r.summary, 'upload').status, 'ok', 'a per-file failure is not fatal');
   assert.ok((await rig.bucketFiles()).has('audio/p/new.mp3'));
   assert.ok((await rig.localFiles()).has('rss/feed.xml'));
+});
+
+test('a local folder that cannot be scanned fails its own site; the other sites finish and the summary is printed', async (t) => {
+  const rig = await syncRig(t);
+  await rig.put('rss/feed.xml', '<rss/>');
+  await writeSite(rig.sitesRoot, siteConfig('unreadable', { endpoint: rig.s3.endpoint, bucket: rig.bucket }));
+  // A plain file where the audio folder should be: the scan fails (ENOTDIR) while the bucket is being listed.
+  await mkdir(path.join(rig.localRoot, 'sites', 'unreadable'), { recursive: true });
+  await writeFile(path.join(rig.localRoot, 'sites', 'unreadable', 'audio'), 'not a folder');
+  const r = await rig.run();
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(step(r.summary, 'pre-sync', 'unreadable').status, 'failed');
+  assert.match(step(r.summary, 'pre-sync', 'unreadable').message, /ENOTDIR/);
+  assert.equal(step(r.summary, 'pre-sync').status, 'ok', 'the healthy site synced');
+  assert.match(r.stdout, /\[all\] \[summary\] run .* with failures/);
 });
