@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT, TSX_LOADER, runCli } from './helpers/cli.ts';
@@ -207,5 +207,16 @@ test('scripts/ingest.mjs runs a bundle of the sources, built once and rebuilt wh
   // for runs still loading from it).
   await writeFile(addedSource, 'export {};\n');
   assert.equal((await runCli(['--version'], { env })).code, 0);
-  assert.equal((await readdir(cache)).length, 2);
+  const [current] = (await readdir(cache)).filter((name) => name !== built);
+  assert.ok(current);
+
+  // Two days later: a start touches the bundle it runs; the next build prunes only the unused one.
+  const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600_000);
+  for (const name of [built!, current]) await utimes(path.join(cache, name), twoDaysAgo, twoDaysAgo);
+  assert.equal((await runCli(['--version'], { env })).code, 0);
+  await writeFile(addedSource, 'export const changed = 1;\n');
+  assert.equal((await runCli(['--version'], { env })).code, 0);
+  const left = await readdir(cache);
+  assert.equal(left.length, 2);
+  assert.ok(left.includes(current) && !left.includes(built!), `kept ${left.join(', ')}`);
 });
