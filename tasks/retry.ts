@@ -68,6 +68,9 @@ export function isTransientError(error: unknown): boolean {
   };
   if (e.name === 'AbortError') return false;
   if (e.$retryable) return true;
+  // A request refused for clock skew: the SDK has just corrected its clock offset from the
+  // server's Date header, so the next attempt is signed right.
+  if ((e.$metadata as { clockSkewCorrected?: boolean } | undefined)?.clockSkewCorrected) return true;
   const status = e.$metadata?.httpStatusCode ?? e.status;
   if (status !== undefined && (status === 429 || status >= 500)) return true;
   if ((e.code && RETRYABLE_CODES.has(e.code)) || (e.name && RETRYABLE_CODES.has(e.name))) return true;

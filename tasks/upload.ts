@@ -27,7 +27,7 @@ export const upload: StepFunction = async (ctx): Promise<StepResult> => {
   const s3 = ctx.clients.s3();
   const bucket = ctx.site.automation.bucket;
   const outcome = await runTransfers(ctx, 'upload', planned, async (transfer, onProgress) => {
-    const result = await uploadFile({ s3, bucket, file: transfer.local!, signal: ctx.signal, log: ctx.log, onProgress });
+    const result = await uploadFile({ s3, partsClient: ctx.clients.s3Parts, bucket, file: transfer.local!, signal: ctx.signal, log: ctx.log, onProgress });
     cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
   });
   await saveCache(ctx, cache);

@@ -13,6 +13,7 @@ import { md5FromEtag, cleanEtag } from '../tasks/storage/listing.ts';
 import { contentTypeFor } from '../tasks/storage/upload-file.ts';
 import { scanLocal } from '../tasks/storage/scan.ts';
 import { errorCode, describeError } from '../tasks/aws/errors.ts';
+import { isTransientError } from '../tasks/retry.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const FOLDERS = ['audio', 'transcripts', 'search-entries', 'search-index', 'episode-manifest', 'rss'];
@@ -206,4 +207,16 @@ test('after pre-sync: downloaded keys become consistent, failed ones keep their 
   assert.deepEqual(after.localOnly.map((f) => f.key), ['audio/p/only-local.mp3']);
   assert.deepEqual(planTransfers(after, 'upload').map((t) => t.key), ['audio/p/conflict-local.mp3', 'audio/p/only-local.mp3']);
   assert.deepEqual(planTransfers(after, 'download').map((t) => t.key), ['audio/p/failed.mp3']);
+});
+
+test('retry policy: throttling, 5xx, resets and a corrected clock skew are retried; refusals are not', () => {
+  const sdkError = (name: string, status: number, extra: object = {}) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status, ...extra } });
+  assert.equal(isTransientError(sdkError('SlowDown', 503)), true);
+  assert.equal(isTransientError(sdkError('InternalError', 500)), true);
+  assert.equal(isTransientError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })), true);
+  // The SDK corrected its clock offset from the server's Date: the next attempt is signed right.
+  assert.equal(isTransientError(sdkError('RequestTimeTooSkewed', 403, { clockSkewCorrected: true })), true);
+  assert.equal(isTransientError(sdkError('RequestTimeTooSkewed', 403)), false);
+  assert.equal(isTransientError(sdkError('AccessDenied', 403)), false);
+  assert.equal(isTransientError(sdkError('NoSuchBucket', 404)), false);
 });

@@ -4,6 +4,7 @@
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { SiteConfig } from '../site-config.ts';
+import { isTransientError, withRetry } from '../retry.ts';
 import { createSiteClients } from './clients.ts';
 import { describeError, errorCode } from './errors.ts';
 import { errorMessage } from '../types.ts';
@@ -22,7 +23,7 @@ export interface CheckRow {
   code?: string;
 }
 
-/** Each check gets this long (connection timeouts and SDK retries included). */
+/** Each check gets this long (connection timeouts and retries included). */
 const CHECK_TIMEOUT_MS = 30_000;
 
 export function testObjectKey(runId: string): string {
@@ -38,7 +39,9 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
   };
   const attempt = async (check: CheckName, what: string, fn: (signal: AbortSignal) => Promise<unknown>): Promise<boolean> => {
     try {
-      await fn(AbortSignal.timeout(CHECK_TIMEOUT_MS));
+      const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+      // Clients make one attempt per call: a reset or a 503 is tried again, a refusal is reported at once.
+      await withRetry(() => fn(signal), { attempts: 3, baseMs: 300, signal, retryable: isTransientError });
       row(check, 'pass', what);
       return true;
     } catch (error) {

@@ -11,6 +11,8 @@ import { roleCredentialsProvider } from './credentials.ts';
 
 export interface SiteClients {
   s3(): S3Client;
+  /** For multipart uploads (lib-storage), whose part requests the SDK retries itself. */
+  s3Parts(): S3Client;
   lambda(): LambdaClient;
   /** Credentials for this site's calls (assumed role or environment), for tools that need them raw. */
   credentials: AwsCredentialIdentityProvider | undefined;
@@ -50,28 +52,30 @@ export function createSiteClients(site: SiteConfig, runId: string): SiteClients 
     ? roleCredentialsProvider({ roleArn: automation.roleArn, siteId: site.id, runId, stsEndpoint: automation.stsEndpoint, region: automation.region })
     : undefined;
   let s3: S3Client | undefined;
+  let s3Parts: S3Client | undefined;
   let lambda: LambdaClient | undefined;
+  const s3Client = (maxAttempts: number) =>
+    new S3Client({
+      region: automation.region,
+      endpoint: automation.endpoint,
+      forcePathStyle: automation.endpoint !== undefined,
+      credentials,
+      // The SDK's default (WHEN_SUPPORTED) sends streamed bodies aws-chunked; some
+      // S3-compatible servers store the chunk framing inside the object. AWS accepts both.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts,
+      // Reused per command type; per-call cancellation goes through sendCancellable.
+      cacheMiddleware: true,
+      requestHandler: httpHandler(),
+    });
   return {
     credentials,
-    s3() {
-      s3 ??= new S3Client({
-        region: automation.region,
-        endpoint: automation.endpoint,
-        forcePathStyle: automation.endpoint !== undefined,
-        credentials,
-        // The SDK's default (WHEN_SUPPORTED) sends streamed bodies aws-chunked; some
-        // S3-compatible servers store the chunk framing inside the object. AWS accepts both.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        // Our own retry loops (backoff, logging, stall watchdog) wrap every call: one SDK
-        // attempt each, so a failure is retried by one policy, not by two multiplied.
-        maxAttempts: 1,
-        // Reused per command type; per-call cancellation goes through sendCancellable.
-        cacheMiddleware: true,
-        requestHandler: httpHandler(),
-      });
-      return s3;
-    },
+    // Our own retry loops (backoff, logging, stall watchdog) wrap every call: one SDK
+    // attempt each, so a failure is retried by one policy, not by two multiplied.
+    s3: () => (s3 ??= s3Client(1)),
+    // lib-storage's multipart upload has no retry loop: the SDK retries each of its parts.
+    s3Parts: () => (s3Parts ??= s3Client(3)),
     lambda() {
       lambda ??= new LambdaClient({
         region: automation.region,

@@ -46,6 +46,8 @@ export function contentTypeFor(key: string): string {
 
 export interface UploadInput {
   s3: S3Client;
+  /** The client for multipart parts (SDK retries per part); `s3` when not given. */
+  partsClient?: () => S3Client;
   bucket: string;
   file: LocalFile;
   signal: AbortSignal;
@@ -143,7 +145,7 @@ async function uploadMultipart(input: UploadInput, watchdog: Watchdog): Promise<
   const source = createReadStream(file.path, { highWaterMark: 1024 * 1024 });
   source.on('error', (error) => hasher.destroy(error));
   const upload = new Upload({
-    client: input.s3,
+    client: input.partsClient?.() ?? input.s3,
     params: { Bucket: input.bucket, Key: file.key, Body: source.pipe(hasher), ContentType: contentTypeFor(file.key) },
     partSize: PART_SIZE,
     queueSize: PART_QUEUE,
