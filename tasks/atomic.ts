@@ -35,18 +35,38 @@ async function ensureFolder(dir: string): Promise<void> {
   madeFolders.add(dir);
 }
 
-/** Open a new temporary file for `finalPath`, making its folder if needed (again if it vanished). */
-async function openTemporary(tempPath: string): Promise<FileHandle> {
-  const dir = path.dirname(tempPath);
+/** Open a new file in its folder, making the folder if needed (again if it vanished since). */
+async function openInFolder<T>(filePath: string, open: () => Promise<T>): Promise<T> {
+  const dir = path.dirname(filePath);
   await ensureFolder(dir);
   try {
-    return await open(tempPath, 'w');
+    return await open();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     madeFolders.delete(dir);
     await ensureFolder(dir);
-    return open(tempPath, 'w');
+    return open();
   }
+}
+
+// Every path this process put in place, in order, so a step can ask whether anything landed
+// under a folder since an earlier point (a comparison made then is still true if not).
+const committedPaths: string[] = [];
+
+function committed(finalPath: string): void {
+  committedPaths.push(finalPath);
+}
+
+/** A point in this process's sequence of committed files. */
+export function commitMark(): number {
+  return committedPaths.length;
+}
+
+/** Whether a file was committed under `dir` after `mark`. */
+export function committedUnderSince(dir: string, mark: number): boolean {
+  const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+  for (let i = mark; i < committedPaths.length; i++) if (committedPaths[i]!.startsWith(prefix)) return true;
+  return false;
 }
 
 export function isTemporaryName(name: string): boolean {
@@ -119,11 +139,10 @@ export async function writeFileAtomic(finalPath: string, data: string | Uint8Arr
  */
 export async function writeSmallFileAtomic(finalPath: string, data: Uint8Array, options: AtomicWriteOptions = {}): Promise<Stats> {
   const tempPath = temporaryPathFor(finalPath);
-  await ensureFolder(path.dirname(tempPath));
   liveTemporaries.add(tempPath);
   let fd: number | undefined;
   try {
-    fd = await openDescriptor(tempPath, 'w');
+    fd = await openInFolder(tempPath, () => openDescriptor(tempPath, 'w'));
     for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
     await fsyncDescriptor(fd);
     if (options.mtime) futimesSync(fd, options.mtime, options.mtime);
@@ -131,6 +150,7 @@ export async function writeSmallFileAtomic(finalPath: string, data: Uint8Array, 
     closeSync(fd);
     fd = undefined;
     renameSync(tempPath, finalPath);
+    committed(finalPath);
     liveTemporaries.delete(tempPath);
     await syncFolderOf(finalPath, options.folderSyncs);
     return info;
@@ -160,7 +180,7 @@ export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
   liveTemporaries.add(tempPath);
   let handle: FileHandle;
   try {
-    handle = await openTemporary(tempPath);
+    handle = await openInFolder(tempPath, () => open(tempPath, 'w'));
   } catch (error) {
     liveTemporaries.delete(tempPath);
     throw error;
@@ -194,6 +214,7 @@ export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
       const info = await handle.stat();
       await close();
       await rename(tempPath, finalPath);
+      committed(finalPath);
       done = true;
       liveTemporaries.delete(tempPath);
       await syncFolderOf(finalPath, commitOptions.folderSyncs);
@@ -219,6 +240,7 @@ export async function renameIntoPlace(tempPath: string, finalPath: string, optio
   await fsyncPath(tempPath, 'r+');
   if (options.mtime) await utimes(tempPath, options.mtime, options.mtime);
   await rename(tempPath, finalPath);
+  committed(finalPath);
   await syncFolderOf(finalPath, options.folderSyncs);
 }
 

@@ -8,7 +8,7 @@ import { formatBytes } from './summary.ts';
 import type { StepResult } from './types.ts';
 import { afterDownloads, planTransfers, type LocalFile } from './storage/diff.ts';
 import { fetchObject } from './storage/download.ts';
-import { bucketListing, compareSite, loadCache, logConflicts, saveCache, scanSite, type PreSyncDetail } from './storage/step-support.ts';
+import { bucketListing, compareSite, loadCache, logConflicts, preSyncDetail, saveCache, scanSite } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
 
 export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
@@ -30,7 +30,7 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   if (planned.length === 0) {
     await saveCache(ctx, cache);
     // Nothing changed locally: consistency and upload may use this very comparison.
-    const detail: PreSyncDetail = { kind: 'pre-sync-comparison', listing, diff };
+    const detail = preSyncDetail(listing, diff);
     return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [], detail };
   }
 
@@ -70,7 +70,7 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   await saveCache(ctx, cache);
 
   // What the local tree now is against the listing: consistency and upload need no rescan.
-  const detail: PreSyncDetail = { kind: 'pre-sync-comparison', listing, diff: afterDownloads(diff, downloaded) };
+  const detail = preSyncDetail(listing, afterDownloads(diff, downloaded));
   const plannedBytes = planned.reduce((sum, t) => sum + t.size, 0);
   if (ctx.options.dryRun) {
     return { status: 'ok', message: `would download ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [], detail };

@@ -2,6 +2,7 @@
 // (ctx.state.bucketListing), the failure a step returns when the bucket cannot be listed,
 // the hash cache's load and save, the conflict log line, and pre-sync's comparison for the
 // later steps while the local tree has not changed.
+import { commitMark, committedUnderSince } from '../atomic.ts';
 import type { StepContext, StoredFile } from '../context.ts';
 import type { StepName, StepResult } from '../types.ts';
 import type { Conflict, Direction, LocalFile, SyncDiff } from './diff.ts';
@@ -106,6 +107,13 @@ export interface PreSyncDetail {
   kind: 'pre-sync-comparison';
   listing: StoredFile[];
   diff: SyncDiff;
+  /** This process's commit sequence when the comparison was made (tasks/atomic.ts). */
+  mark: number;
+}
+
+/** pre-sync's result detail, taken once its own writes into the site are done. */
+export function preSyncDetail(listing: StoredFile[], diff: SyncDiff): PreSyncDetail {
+  return { kind: 'pre-sync-comparison', listing, diff, mark: commitMark() };
 }
 
 function isPreSyncDetail(detail: unknown): detail is PreSyncDetail {
@@ -113,13 +121,13 @@ function isPreSyncDetail(detail: unknown): detail is PreSyncDetail {
 }
 
 /**
- * pre-sync's comparison, still true when nothing has written into the site since: no later
- * step created a file (rss and transcribe record every file they write in createdThisRun;
- * the run lock keeps other runs out).
+ * pre-sync's comparison, still true when no file has been put in place under the site's
+ * folder since (every write goes through tasks/atomic.ts, which logs each commit; the run
+ * lock keeps other runs out).
  */
 export function comparisonStillValid(ctx: StepContext): SyncDiff | undefined {
   const pre = ctx.state.results['pre-sync'];
   if (!pre || !isPreSyncDetail(pre.detail)) return undefined;
-  if (ctx.state.createdThisRun.size > 0) return undefined;
+  if (committedUnderSince(ctx.site.localDir, pre.detail.mark)) return undefined;
   return pre.detail.listing === ctx.state.bucketListing ? pre.detail.diff : undefined;
 }
