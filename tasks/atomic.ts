@@ -36,16 +36,16 @@ async function ensureFolder(dir: string): Promise<void> {
 }
 
 /** Open a new file in its folder, making the folder if needed (again if it vanished since). */
-async function openInFolder<T>(filePath: string, open: () => Promise<T>): Promise<T> {
+async function openInFolder<T>(filePath: string, openFile: () => Promise<T>): Promise<T> {
   const dir = path.dirname(filePath);
   await ensureFolder(dir);
   try {
-    return await open();
+    return await openFile();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     madeFolders.delete(dir);
     await ensureFolder(dir);
-    return open();
+    return openFile();
   }
 }
 
