@@ -83,7 +83,7 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
 
     // 4. Audio for every episode of an active podcast that is missing locally.
     const active = new Set(podcasts.map((p) => p.id));
-    await removeFinishedResumeFiles(ctx, active);
+    await removeStaleResumeFiles(ctx, active, manifest);
     const downloads = await downloadMissing(ctx, manifest, active, tuning);
     errors.push(...downloads.errors);
 
@@ -129,18 +129,22 @@ export function audioKey(episode: Pick<ManifestEpisode, 'podcastId' | 'fileKey'>
 }
 
 /**
- * Resume files whose audio is complete: left when a run died between the rename and the
- * removal of the metadata. Resume files of unfinished downloads are kept for the next attempt.
+ * Resume files nothing will finish: those whose audio is complete (a run died between the
+ * rename and the removal of the metadata), and those of episodes no longer in the manifest.
+ * Resume files of unfinished downloads of manifest episodes are kept for the next attempt.
  */
-async function removeFinishedResumeFiles(ctx: StepContext, podcastIds: Set<string>): Promise<void> {
+async function removeStaleResumeFiles(ctx: StepContext, podcastIds: Set<string>, manifest: Manifest): Promise<void> {
+  const wanted = new Set(manifest.episodes.map((e) => `${e.podcastId}/${e.fileKey}.mp3`));
   for (const podcastId of podcastIds) {
     const dir = path.join(ctx.site.localDir, 'audio', podcastId);
     const names = await readdir(dir).catch(() => [] as string[]);
     const present = new Set(names);
     for (const name of names) {
       const m = /^\.(.+\.mp3)\.resume(?:\.json)?$/.exec(name);
-      if (!m || !present.has(m[1]!)) continue;
-      await ctx.effect({ kind: 'delete', target: `audio/${podcastId}/${name}`, reason: 'leftover of a finished download' }, () => rm(path.join(dir, name), { force: true }));
+      if (!m) continue;
+      const reason = present.has(m[1]!) ? 'leftover of a finished download' : wanted.has(`${podcastId}/${m[1]}`) ? undefined : 'its episode is no longer in the manifest';
+      if (!reason) continue;
+      await ctx.effect({ kind: 'delete', target: `audio/${podcastId}/${name}`, reason }, () => rm(path.join(dir, name), { force: true }));
     }
   }
 }
