@@ -8,14 +8,14 @@
 //
 // Needs rclone and awscli (Debian: apt-get install -y rclone awscli).
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server, type RecordedRequest } from '../tasks/local/s3-server.ts';
 import { mapPool } from '../tasks/limiter.ts';
-import { bytes, md5 } from '../test/helpers/data.ts';
+import { bytes, fileDigests } from '../test/helpers/data.ts';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SITE = 'bench';
@@ -63,26 +63,6 @@ async function makeData(dir: string): Promise<{ files: number; bytes: number }> 
   return { files: all.length, bytes: all.reduce((n, f) => n + f.size, 0) };
 }
 
-/** key -> md5 of every file under dir. */
-async function tree(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  } catch {
-    return out;
-  }
-  await mapPool(
-    entries.filter((e) => e.isFile() && !e.name.startsWith('.')),
-    16,
-    async (e) => {
-      const full = path.join(e.parentPath, e.name);
-      out.set(path.relative(dir, full).split(path.sep).join('/'), md5(await readFile(full)));
-    },
-  );
-  return out;
-}
-
 function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -112,7 +92,7 @@ async function bench(root: string, s3: LocalS3Server): Promise<void> {
   const data = path.join(upRoot, 'sites', SITE);
   const made = await makeData(data);
   process.stdout.write(`data: ${made.files} files, ${(made.bytes / 1024 / 1024).toFixed(1)} MB; s3rver at ${s3.endpoint}\n`);
-  const source = await tree(data);
+  const source = await fileDigests(data, { skipDotFiles: true });
 
   const sitesRoot = path.join(root, 'sites');
   await mkdir(path.join(sitesRoot, SITE), { recursive: true });
@@ -225,7 +205,7 @@ async function bench(root: string, s3: LocalS3Server): Promise<void> {
 
   // Every tool must have produced the same tree.
   for (const tool of TOOLS) {
-    const got = await tree(path.join(downRoot(tool), 'sites', SITE));
+    const got = await fileDigests(path.join(downRoot(tool), 'sites', SITE), { skipDotFiles: true });
     const wrong = [...source].filter(([k, v]) => got.get(k) !== v).length + [...got.keys()].filter((k) => !source.has(k)).length;
     if (wrong > 0) throw new Error(`${tool}: the downloaded tree differs from the source in ${wrong} files`);
   }

@@ -1,5 +1,8 @@
-// Test and benchmark data: deterministic bytes and their MD5.
+// Test and benchmark data: deterministic bytes, their MD5, and the MD5s of a whole tree.
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { mapPool } from '../../tasks/limiter.ts';
 
 export function md5(body: string | Buffer): string {
   return createHash('md5').update(body).digest('hex');
@@ -19,4 +22,21 @@ export function bytes(size: number, seed: number): Buffer {
     out.writeUInt32LE(x, i);
   }
   return out.subarray(0, size);
+}
+
+/** key ('/'-separated, relative to `dir`) -> md5 of every file under `dir`; a missing folder is empty. */
+export async function fileDigests(dir: string, options: { skipDotFiles?: boolean } = {}): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return out;
+  }
+  const files = entries.filter((e) => e.isFile() && !(options.skipDotFiles && e.name.startsWith('.')));
+  await mapPool(files, 16, async (e) => {
+    const full = path.join(e.parentPath, e.name);
+    out.set(path.relative(dir, full).split(path.sep).join('/'), md5(await readFile(full)));
+  });
+  return out;
 }

@@ -2,7 +2,7 @@
 // optional fault proxy in front of it, one site whose endpoint points at them, its local
 // folder, and helpers to seed either side and to compare both sides byte for byte (by MD5:
 // s3rver's ETag is the content MD5, multipart objects included).
-import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -11,7 +11,7 @@ import { runCli, startCli, type CliResult, type RunningCli } from './cli.ts';
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
 import { siteConfig, writeSite } from './sites.ts';
 import { tempDir } from './temp.ts';
-import { bytes, md5 } from './data.ts';
+import { bytes, fileDigests, md5 } from './data.ts';
 
 export const SYNC_STEPS = '--only=pre-sync,consistency,upload';
 
@@ -136,22 +136,7 @@ export async function syncRig(t: TestContext, options: { siteId?: string; proxy?
       } while (token);
       return files;
     },
-    async localFiles() {
-      const files = new Map<string, string>();
-      let entries;
-      try {
-        entries = await readdir(siteDir, { withFileTypes: true, recursive: true });
-      } catch {
-        return files;
-      }
-      for (const entry of entries) {
-        if (!entry.isFile()) continue;
-        const full = path.join(entry.parentPath, entry.name);
-        const key = path.relative(siteDir, full).split(path.sep).join('/');
-        files.set(key, md5(await readFile(full)));
-      }
-      return files;
-    },
+    localFiles: () => fileDigests(siteDir),
     objectRequests(from = 0) {
       return s3.requests.slice(from).filter((r) => !/[?&]list-type=2/.test(r.url));
     },
