@@ -51,6 +51,11 @@ export function resumePaths(finalPath: string): { data: string; meta: string } {
   return { data: path.join(dir, `.${name}.resume`), meta: path.join(dir, `.${name}.resume.json`) };
 }
 
+/** The file a resume file (data or metadata, by name) belongs to, or undefined for any other name. */
+export function resumeTargetOf(name: string): string | undefined {
+  return /^\.(.+)\.resume(?:\.json)?$/.exec(name)?.[1];
+}
+
 const hostLimiters = new Map<string, Limiter>();
 /** The per-host limiter for `url` (shared by every site of the run). */
 export function hostLimiter(url: string): Limiter {

@@ -13,7 +13,7 @@ import { hasSafeFileKey, manifestPath, mergeFeedEpisodes, readManifest, renumber
 import { identifyEpisodes } from './feed/identity.ts';
 import { ingestFeed, type FeedFetchTuning } from './feed/ingest-feed.ts';
 import { readValidators, validatorsCachePath, writeValidators } from './feed/validators-cache.ts';
-import { downloadAudio, hostLimiter, type DownloadOptions } from './download.ts';
+import { downloadAudio, hostLimiter, resumeTargetOf, type DownloadOptions } from './download.ts';
 
 export interface RssTuning {
   fetch?: FeedFetchTuning;
@@ -83,8 +83,9 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
 
     // 4. Audio for every episode of an active podcast that is missing locally.
     const active = new Set(podcasts.map((p) => p.id));
-    await removeStaleResumeFiles(ctx, active, manifest);
-    const downloads = await downloadMissing(ctx, manifest, active, tuning);
+    const listing = folderListing(ctx.site.localDir);
+    await removeStaleResumeFiles(ctx, active, manifest, listing);
+    const downloads = await downloadMissing(ctx, manifest, active, listing, tuning);
     errors.push(...downloads.errors);
 
     const counts: StepCounts = { episodesAdded, audioDownloaded: downloads.files, audioBytes: downloads.bytes };
@@ -107,10 +108,10 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
 
 export const rss: StepFunction = createRssStep();
 
-/** Whether `<localDir>/<folder>/<podcastId>/<name>` exists, reading each folder once per run. */
-function folderIndex(localDir: string): (folder: string, podcastId: string, name: string) => Promise<boolean> {
+/** The names in `<localDir>/<folder>/<podcastId>/`, each folder read once per step. */
+function folderListing(localDir: string): (folder: string, podcastId: string) => Promise<Set<string>> {
   const folders = new Map<string, Promise<Set<string>>>();
-  return async (folder, podcastId, name) => {
+  return (folder, podcastId) => {
     const dir = path.join(localDir, folder, podcastId);
     let names = folders.get(dir);
     if (!names) {
@@ -120,9 +121,10 @@ function folderIndex(localDir: string): (folder: string, podcastId: string, name
       );
       folders.set(dir, names);
     }
-    return (await names).has(name);
+    return names;
   };
 }
+type FolderListing = ReturnType<typeof folderListing>;
 
 export function audioKey(episode: Pick<ManifestEpisode, 'podcastId' | 'fileKey'>): S3Key {
   return `audio/${episode.podcastId}/${episode.fileKey}.mp3` as S3Key;
@@ -133,35 +135,39 @@ export function audioKey(episode: Pick<ManifestEpisode, 'podcastId' | 'fileKey'>
  * rename and the removal of the metadata), and those of episodes no longer in the manifest.
  * Resume files of unfinished downloads of manifest episodes are kept for the next attempt.
  */
-async function removeStaleResumeFiles(ctx: StepContext, podcastIds: Set<string>, manifest: Manifest): Promise<void> {
+async function removeStaleResumeFiles(ctx: StepContext, podcastIds: Set<string>, manifest: Manifest, listing: FolderListing): Promise<void> {
   const wanted = new Set(manifest.episodes.map((e) => `${e.podcastId}/${e.fileKey}.mp3`));
   for (const podcastId of podcastIds) {
-    const dir = path.join(ctx.site.localDir, 'audio', podcastId);
-    const names = await readdir(dir).catch(() => [] as string[]);
-    const present = new Set(names);
+    const names = await listing('audio', podcastId);
     for (const name of names) {
-      const m = /^\.(.+\.mp3)\.resume(?:\.json)?$/.exec(name);
-      if (!m) continue;
-      const reason = present.has(m[1]!) ? 'leftover of a finished download' : wanted.has(`${podcastId}/${m[1]}`) ? undefined : 'its episode is no longer in the manifest';
+      const target = resumeTargetOf(name);
+      if (!target) continue;
+      const reason = names.has(target) ? 'leftover of a finished download' : wanted.has(`${podcastId}/${target}`) ? undefined : 'its episode is no longer in the manifest';
       if (!reason) continue;
+      const dir = path.join(ctx.site.localDir, 'audio', podcastId);
       await ctx.effect({ kind: 'delete', target: `audio/${podcastId}/${name}`, reason }, () => rm(path.join(dir, name), { force: true }));
     }
   }
 }
 
-async function downloadMissing(ctx: StepContext, manifest: Manifest, active: Set<string>, tuning: RssTuning): Promise<{ files: number; bytes: number; errors: StepError[] }> {
+async function downloadMissing(
+  ctx: StepContext,
+  manifest: Manifest,
+  active: Set<string>,
+  listing: FolderListing,
+  tuning: RssTuning,
+): Promise<{ files: number; bytes: number; errors: StepError[] }> {
   const errors: StepError[] = [];
   const wanted: ManifestEpisode[] = [];
-  const present = folderIndex(ctx.site.localDir);
   for (const episode of manifest.episodes) {
     if (!active.has(episode.podcastId)) continue;
     if (!hasSafeFileKey(episode)) {
       errors.push({ site: ctx.site.id, step: 'rss', subject: String(episode.fileKey), message: `manifest episode "${episode.title}" has an unsafe file key; not downloaded` });
       continue;
     }
-    if (await present('audio', episode.podcastId, `${episode.fileKey}.mp3`)) continue;
+    if ((await listing('audio', episode.podcastId)).has(`${episode.fileKey}.mp3`)) continue;
     // A transcript means the audio already served its purpose (it may have been pruned).
-    if (await present('transcripts', episode.podcastId, `${episode.fileKey}.srt`)) continue;
+    if ((await listing('transcripts', episode.podcastId)).has(`${episode.fileKey}.srt`)) continue;
     wanted.push(episode);
   }
   if (wanted.length === 0) return { files: 0, bytes: 0, errors };
