@@ -12,6 +12,7 @@ import {
 import { srtToSearchEntries } from './search-entries.ts';
 import { MANIFEST_KEY } from '../manifest.ts';
 import { mapPool } from '../limiter.ts';
+import { describeError } from '../aws/errors.ts';
 
 const TRANSCRIPT_KEY = /^transcripts\/([^/]+)\/([^/]+)\.srt$/;
 const ENTRIES_KEY = /^search-entries\/([^/]+)\/([^/]+)\.json$/;
@@ -55,7 +56,7 @@ export async function indexBucket(s3: S3Client, bucket: string): Promise<Indexer
   try {
     keys = await listKeys(s3, bucket, ['transcripts/', 'search-entries/']);
   } catch (error) {
-    throw new IndexerError(`cannot list s3://${bucket}: ${describe(error)}`);
+    throw new IndexerError(`cannot list s3://${bucket}: ${describeError(error)}`);
   }
   const indexed = new Set(keys.map((key) => ENTRIES_KEY.exec(key)).filter((m) => m !== null).map((m) => `${m[1]}/${m[2]}`));
   const transcripts = keys.map((key) => ({ key, match: TRANSCRIPT_KEY.exec(key) })).filter((t) => t.match !== null && !t.match[2]!.startsWith('.'));
@@ -91,7 +92,7 @@ export async function indexBucket(s3: S3Client, bucket: string): Promise<Indexer
       result.written.push(target);
       result.entries += entries.length;
     } catch (error) {
-      result.failed.push({ key, message: describe(error) });
+      result.failed.push({ key, message: describeError(error) });
     }
   });
   result.written.sort();
@@ -155,13 +156,13 @@ async function readManifest(s3: S3Client, bucket: string): Promise<Map<string, M
   try {
     text = new TextDecoder().decode(await getBytes(s3, bucket, MANIFEST_KEY));
   } catch (error) {
-    throw new IndexerError(`cannot read ${MANIFEST_KEY} from ${bucket}: ${describe(error)}`);
+    throw new IndexerError(`cannot read ${MANIFEST_KEY} from ${bucket}: ${describeError(error)}`);
   }
   let parsed: { episodes?: unknown };
   try {
     parsed = JSON.parse(text) as { episodes?: unknown };
   } catch (error) {
-    throw new IndexerError(`${MANIFEST_KEY} in ${bucket} is not valid JSON: ${describe(error)}`);
+    throw new IndexerError(`${MANIFEST_KEY} in ${bucket} is not valid JSON: ${describeError(error)}`);
   }
   if (!Array.isArray(parsed.episodes)) throw new IndexerError(`${MANIFEST_KEY} in ${bucket} has no "episodes" array`);
   // Two podcasts of a site may share a file key (legacy keys have no timestamp): match on both.
@@ -174,11 +175,3 @@ async function readManifest(s3: S3Client, bucket: string): Promise<Map<string, M
   return byKey;
 }
 
-/** AWS errors as "Code: message", everything else by message. */
-function describe(error: unknown): string {
-  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  const message = e.message && e.message !== 'UnknownError' ? e.message : '';
-  if (status !== undefined) return `${e.name ?? 'Error'}${message ? `: ${message}` : ''} (HTTP ${status})`;
-  return e.message ?? String(error);
-}

@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { removeTemporariesOfDeadProcesses, writeFileAtomic } from '../atomic.ts';
+import { topFolder } from './ignore.ts';
 
 export interface CacheEntry {
   size: number;
@@ -76,8 +77,7 @@ export class HashCache {
   /** Drop entries of files that no longer exist in the scanned folders (other folders' entries stay). */
   retainOnly(present: ReadonlySet<string>, scannedFolders: readonly string[]): void {
     for (const key of this.entries.keys()) {
-      const folder = key.slice(0, key.indexOf('/'));
-      if (scannedFolders.includes(folder) && !present.has(key)) {
+      if (scannedFolders.includes(topFolder(key)) && !present.has(key)) {
         this.entries.delete(key);
         this.dirty = true;
       }

@@ -30,22 +30,15 @@ export function cleanEtag(etag: string | undefined): string | undefined {
 export async function listBucket(input: ListBucketInput): Promise<StoredFile[]> {
   // The first folder that cannot be listed decides: stop the others' retries at once.
   const siblings = new AbortController();
-  const onAbort = () => siblings.abort(input.signal.reason);
-  input.signal.addEventListener('abort', onAbort, { once: true });
   const scoped = { ...input, signal: AbortSignal.any([input.signal, siblings.signal]) };
-  let perFolder: StoredFile[][];
-  try {
-    perFolder = await Promise.all(
-      input.folders.map((folder) =>
-        listPrefix(scoped, `${folder}/`).catch((error: unknown) => {
-          siblings.abort(error);
-          throw error;
-        }),
-      ),
-    );
-  } finally {
-    input.signal.removeEventListener('abort', onAbort);
-  }
+  const perFolder = await Promise.all(
+    input.folders.map((folder) =>
+      listPrefix(scoped, `${folder}/`).catch((error: unknown) => {
+        siblings.abort(error);
+        throw error;
+      }),
+    ),
+  );
   const files = perFolder.flat();
   files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return files;
