@@ -11,9 +11,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HELP, parseCommandLine, UsageError, type Command, type RunFlags } from './tasks/cli.ts';
-import { discoverSites } from './tasks/site-config.ts';
+import { discoverSites, selectSites } from './tasks/site-config.ts';
 import { Limiter } from './tasks/limiter.ts';
-import { Logger, plainSink, type LogSink } from './tasks/log.ts';
+import { Logger, plainSink, type LogEvent, type LogSink } from './tasks/log.ts';
 import { acquireLock, describeHolder } from './tasks/lock.ts';
 import { removeLiveTemporaries, removeStaleTemporaries } from './tasks/atomic.ts';
 import { formatSummaryTable, summaryLines } from './tasks/summary.ts';
@@ -31,17 +31,19 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const NETWORK_SLOTS = 16;
 
 async function main(argv: string[]): Promise<number> {
-  let command: Command;
   try {
-    command = parseCommandLine(argv);
+    return await runCommandLine(parseCommandLine(argv));
   } catch (error) {
+    // A bad flag, or a --sites id that names no site.
     if (error instanceof UsageError) {
       process.stderr.write(`error: ${error.message}\nRun with --help for usage.\n`);
       return EXIT.usage;
     }
     throw error;
   }
+}
 
+async function runCommandLine(command: Command): Promise<number> {
   switch (command.name) {
     case 'help':
       process.stdout.write(HELP + '\n');
@@ -85,41 +87,28 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const [{ PIPELINE }, { ActivityRouter, runGraph }] = await Promise.all([import('./tasks/steps.ts'), import('./tasks/graph.ts')]);
   const runId = `${startedAt.toISOString().replace(/[-:]/g, '').slice(0, 15)}-${process.pid}`;
   const tty = flags.renderer === 'tree' || (flags.renderer === 'auto' && process.stdout.isTTY === true);
+
+  // Configuration: an unknown --sites id is a usage error; a broken site fails only itself.
+  const env = loadAutomationEnv();
+  const { sites, problems } = selectSites(await discoverSites(flags.sitesRoot, flags.localRoot), flags.sites, flags.sitesRoot);
+  if (sites.length === 0 && problems.length === 0) {
+    process.stderr.write(`error: no sites found under ${path.resolve(flags.sitesRoot)} (expected <id>/site.config.json)\n`);
+    return EXIT.usage;
+  }
+
   const sinks: LogSink[] = [];
   const logFile = flags.logFile ? await openLogFile(flags.logFile) : undefined;
   if (logFile) sinks.push(plainSink({ write: (line) => logFile.write(line), verbose: flags.verbose, activityIntervalMs: 10_000 }));
   const router = new ActivityRouter();
-  if (tty) {
-    sinks.push(router.sink);
-    // Warnings and errors outlive the tree's transient output: print them above it at the end.
-  } else {
-    sinks.push(plainSink({ write: (line) => process.stdout.write(line), verbose: flags.verbose }));
-  }
+  // The tree shows steps' activity in place; warnings (and the run's own errors, which no step
+  // reports) would vanish with it, so they are kept and printed above the summary.
+  const warnings: LogEvent[] = [];
+  const keep = (event: LogEvent) => event.level === 'warn' || (event.level === 'error' && event.site === 'all');
+  if (tty) sinks.push(router.sink, (event) => keep(event) && warnings.push(event));
+  else sinks.push(plainSink({ write: (line) => process.stdout.write(line), verbose: flags.verbose }));
   const logger = new Logger(sinks);
   const runLog = logger.child({ site: 'all', step: 'run' });
 
-  // Configuration: an unknown --sites id is a usage error; a broken site fails only itself.
-  const env = loadAutomationEnv();
-  const discovered = await discoverSites(flags.sitesRoot, flags.localRoot);
-  const known = [...discovered.sites.map((s) => s.id as string), ...discovered.problems.map((p) => p.site)];
-  if (flags.sites) {
-    const unknown = flags.sites.filter((id) => !known.includes(id));
-    if (unknown.length > 0) {
-      process.stderr.write(
-        `error: --sites: unknown site ${unknown.map((u) => `"${u}"`).join(', ')}; known sites: ${known.join(', ') || `(none under ${flags.sitesRoot})`}\n`,
-      );
-      await closeLog(logFile);
-      return EXIT.usage;
-    }
-  }
-  const wanted = (id: string) => !flags.sites || flags.sites.includes(id);
-  const sites = discovered.sites.filter((s) => wanted(s.id));
-  const problems = discovered.problems.filter((p) => wanted(p.site));
-  if (sites.length === 0 && problems.length === 0) {
-    process.stderr.write(`error: no sites found under ${path.resolve(flags.sitesRoot)} (expected <id>/site.config.json)\n`);
-    await closeLog(logFile);
-    return EXIT.usage;
-  }
   for (const warning of env.warnings) runLog.warn(warning);
   const envProblem = automationEnvProblem(env, sites.filter((s) => s.automation.roleArn).length);
   if (envProblem) runLog.error(envProblem);
@@ -209,7 +198,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
       sites: records,
       errors,
     };
-    printSummary(summary, tty, logger);
+    printSummary(summary, tty, logger, warnings);
     if (flags.summaryJson) {
       await mkdir(path.dirname(path.resolve(flags.summaryJson)), { recursive: true });
       await writeFile(flags.summaryJson, JSON.stringify(summary, null, 2) + '\n');
@@ -230,14 +219,23 @@ function excludedReason(flags: RunFlags, step: (typeof STEP_NAMES)[number]): str
   return undefined;
 }
 
-/** Terminal: the coloured table. Plain: one timestamped line per site and step (the log file gets those too). */
-function printSummary(summary: RunSummary, tty: boolean, logger: Logger): void {
+/** The most warnings shown above the terminal summary (all of them go to --log-file). */
+const MAX_SHOWN_WARNINGS = 20;
+
+/**
+ * Terminal: the run's warnings, then the coloured table. Plain: one timestamped line per site
+ * and step (the log file gets those too).
+ */
+function printSummary(summary: RunSummary, tty: boolean, logger: Logger, warnings: LogEvent[]): void {
   for (const line of summaryLines(summary)) {
     const log = logger.child({ site: line.site, step: line.step === 'summary' ? 'summary' : `summary:${line.step}` });
     if (line.level === 'error') log.error(line.text);
     else log.info(line.text);
   }
-  if (tty) process.stdout.write(formatSummaryTable(summary));
+  if (!tty) return;
+  for (const event of warnings.slice(0, MAX_SHOWN_WARNINGS)) process.stdout.write(`${event.level === 'warn' ? 'warning' : 'error'}: [${event.site}] [${event.step}] ${event.message}\n`);
+  if (warnings.length > MAX_SHOWN_WARNINGS) process.stdout.write(`warning: ${warnings.length - MAX_SHOWN_WARNINGS} more (all of them with --log-file)\n`);
+  process.stdout.write(formatSummaryTable(summary));
 }
 
 async function openLogFile(file: string) {

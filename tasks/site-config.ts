@@ -3,6 +3,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { UsageError } from './cli.ts';
 import type { SiteId } from './types.ts';
 
 export const SITE_ID_PATTERN = /^[a-z0-9_-]+$/;
@@ -121,6 +122,20 @@ export async function discoverSites(sitesRoot: string, localRoot: string): Promi
   }
   sites.sort((a, b) => a.id.localeCompare(b.id));
   return { sites, problems };
+}
+
+/**
+ * The sites `--sites` names (every one when it is absent), config failures included. An id
+ * that names no discovered site is a usage error that lists the known ones.
+ */
+export function selectSites(discovered: DiscoveredSites, ids: readonly string[] | undefined, sitesRoot: string): DiscoveredSites {
+  const known = [...discovered.sites.map((s) => s.id as string), ...discovered.problems.map((p) => p.site)];
+  const unknown = (ids ?? []).filter((id) => !known.includes(id));
+  if (unknown.length > 0) {
+    throw new UsageError(`--sites: unknown site ${unknown.map((u) => `"${u}"`).join(', ')}; known sites: ${known.join(', ') || `(none under ${sitesRoot})`}`);
+  }
+  const wanted = (id: string) => !ids || ids.includes(id);
+  return { sites: discovered.sites.filter((s) => wanted(s.id)), problems: discovered.problems.filter((p) => wanted(p.site)) };
 }
 
 /** Sub-folders of `dir` that contain a site.config.json, sorted. */

@@ -19,12 +19,14 @@ async function twoSites(t: import('node:test').TestContext) {
   return { root, sitesRoot, localRoot: path.join(root, 'local') };
 }
 
-test('--sites with an unknown id exits 2 and names the known sites', async (t) => {
+test('--sites with an unknown id exits 2 and names the known sites, in every command that takes it', async (t) => {
   const { sitesRoot, localRoot } = await twoSites(t);
-  const r = await runCli(['run', '--sites=nope', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /unknown site "nope"/);
-  assert.match(r.stderr, /alpha, beta/);
+  for (const command of ['run', 'consistency', 'validate', 'check-access']) {
+    const r = await runCli([command, '--sites=alpha,nope', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`]);
+    assert.equal(r.code, 2, `${command}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /unknown site "nope"/, command);
+    assert.match(r.stderr, /alpha, beta/, command);
+  }
 });
 
 test('unknown flags and bad values are usage errors naming the flag', async () => {
@@ -168,6 +170,9 @@ test('live tree in a terminal: a failed site is marked ✖ and a good one ✔, e
   await writeSite(sitesRoot, siteConfig('good'));
   const gone = { id: 'gone', title: 'Gone', url: 'http://127.0.0.1:9/feed.xml', rssFeedFile: 'gone.xml', status: 'active' };
   await writeSite(sitesRoot, siteConfig('bad', { podcasts: [gone] }));
+  // A lock left by a dead run: taking it over is a run-level warning, which the tree must not swallow.
+  await mkdir(path.join(root, 'local'), { recursive: true });
+  await writeFile(path.join(root, 'local', '.ingest.lock'), JSON.stringify({ pid: 2147483646, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', command: 'run' }));
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   // Straight from the sources (npx tsx Taskfile.ts), the way the README also allows.
   const command = [process.execPath, '--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), 'run', '--only=rss', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`];
@@ -182,6 +187,7 @@ test('live tree in a terminal: a failed site is marked ✖ and a good one ✔, e
   assert.match(screen, /✖ bad: failed in rss \(1 error\)/, screen);
   assert.match(screen, /✔ good: up-to-date/, screen);
   assert.match(screen, /2\/2 sites done, 0 running, 0 waiting · failed: bad/);
+  assert.match(screen, /warning: \[all\] \[run\] took over a stale lock from pid 2147483646/);
 });
 
 test('scripts/ingest.mjs runs a bundle of the sources, built once and rebuilt when a source file changes', async (t) => {

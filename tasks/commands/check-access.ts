@@ -1,7 +1,7 @@
 // `check-access`: live checks of each site's role, bucket and indexing function, as a
 // pass/fail table with AWS's reason for each failure; exit 1 on any failure.
 import type { CommonFlags } from '../cli.ts';
-import { discoverSites } from '../site-config.ts';
+import { discoverSites, selectSites } from '../site-config.ts';
 import { automationEnvProblem, loadAutomationEnv } from '../aws/env.ts';
 import { checkSiteAccess, type CheckRow } from '../aws/check-access.ts';
 import { redact } from '../secrets.ts';
@@ -11,22 +11,12 @@ import { formatTable } from './sites.ts';
 export async function checkAccessCommand(flags: CommonFlags): Promise<number> {
   const env = loadAutomationEnv();
   for (const warning of env.warnings) process.stderr.write(`warning: ${warning}\n`);
-  const discovered = await discoverSites(flags.sitesRoot, flags.localRoot);
-  const known = [...discovered.sites.map((s) => s.id as string), ...discovered.problems.map((p) => p.site)];
-  const unknown = (flags.sites ?? []).filter((id) => !known.includes(id));
-  if (unknown.length > 0) {
-    process.stderr.write(`error: --sites: unknown site ${unknown.map((u) => `"${u}"`).join(', ')}; known sites: ${known.join(', ') || '(none)'}\n`);
-    return EXIT.usage;
-  }
-  const wanted = (id: string) => !flags.sites || flags.sites.includes(id);
-  const sites = discovered.sites.filter((s) => wanted(s.id));
+  const { sites, problems } = selectSites(await discoverSites(flags.sitesRoot, flags.localRoot), flags.sites, flags.sitesRoot);
   const envProblem = automationEnvProblem(env, sites.filter((s) => s.automation.roleArn).length);
   if (envProblem) process.stderr.write(`error: ${envProblem}\n`);
 
   const runId = `check-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${process.pid}`;
-  const rows: CheckRow[] = discovered.problems
-    .filter((p) => wanted(p.site))
-    .map((p) => ({ site: p.site, check: 'assume-role', outcome: 'fail', detail: `configuration: ${p.message}` }) as CheckRow);
+  const rows: CheckRow[] = problems.map((p) => ({ site: p.site, check: 'assume-role', outcome: 'fail', detail: `configuration: ${p.message}` }) as CheckRow);
   // Sites are independent: check them concurrently, print in order.
   for (const siteRows of await Promise.all(sites.map((site) => checkSiteAccess(site, runId)))) rows.push(...siteRows);
   const failures = rows.filter((r) => r.outcome === 'fail');

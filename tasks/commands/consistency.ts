@@ -7,7 +7,7 @@ import type { CommonFlags } from '../cli.ts';
 import { createSiteClients } from '../aws/clients.ts';
 import { loadAutomationEnv } from '../aws/env.ts';
 import { Logger, type LogSink } from '../log.ts';
-import { discoverSites, type SiteConfig } from '../site-config.ts';
+import { discoverSites, selectSites, type SiteConfig } from '../site-config.ts';
 import { formatBytes } from '../summary.ts';
 import { EXIT } from '../types.ts';
 import { compareWithListing } from '../storage/compare.ts';
@@ -22,22 +22,11 @@ type SiteReport =
   | { site: string; status: 'failed'; bucket?: string; error: string; code?: string };
 
 export async function consistencyCommand(flags: CommonFlags & { syncFolders: string[] }): Promise<number> {
-  loadAutomationEnv();
-  const { sites, problems } = await discoverSites(flags.sitesRoot, flags.localRoot);
-  if (flags.sites) {
-    const known = [...sites.map((s) => s.id as string), ...problems.map((p) => p.site)];
-    const unknown = flags.sites.filter((id) => !known.includes(id));
-    if (unknown.length > 0) {
-      process.stderr.write(`error: --sites: unknown site ${unknown.map((u) => `"${u}"`).join(', ')}; known sites: ${known.join(', ') || '(none)'}\n`);
-      return EXIT.usage;
-    }
-  }
-  const wanted = (id: string) => !flags.sites || flags.sites.includes(id);
-  const reports: SiteReport[] = problems
-    .filter((p) => wanted(p.site))
-    .map((p) => ({ site: p.site, status: 'failed', error: `${p.configPath}: ${p.message}`, code: 'config' }));
+  for (const warning of loadAutomationEnv().warnings) process.stderr.write(`warning: ${warning}\n`);
+  const { sites, problems } = selectSites(await discoverSites(flags.sitesRoot, flags.localRoot), flags.sites, flags.sitesRoot);
+  const reports: SiteReport[] = problems.map((p) => ({ site: p.site, status: 'failed', error: `${p.configPath}: ${p.message}`, code: 'config' }));
   // Sites are independent: compare them concurrently.
-  reports.push(...(await Promise.all(sites.filter((s) => wanted(s.id)).map((site) => compareSite(site, flags)))));
+  reports.push(...(await Promise.all(sites.map((site) => compareSite(site, flags)))));
   reports.sort((a, b) => a.site.localeCompare(b.site));
 
   if (flags.json) {

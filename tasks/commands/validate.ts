@@ -1,6 +1,6 @@
 // `validate`: offline checks of the automation configuration, as a table; exit 1 on any problem.
 import type { CommonFlags } from '../cli.ts';
-import { discoverSites } from '../site-config.ts';
+import { discoverSites, selectSites } from '../site-config.ts';
 import { loadAutomationEnv } from '../aws/env.ts';
 import { validateAutomation } from '../aws/validate.ts';
 import { redact } from '../secrets.ts';
@@ -9,13 +9,8 @@ import { formatTable } from './sites.ts';
 
 export async function validateCommand(flags: CommonFlags): Promise<number> {
   const env = loadAutomationEnv();
-  const discovered = await discoverSites(flags.sitesRoot, flags.localRoot);
-  const wanted = (id: string) => !flags.sites || flags.sites.includes(id);
-  const report = validateAutomation({
-    sites: discovered.sites.filter((s) => wanted(s.id)),
-    problems: discovered.problems.filter((p) => wanted(p.site)),
-    env,
-  });
+  const { sites, problems } = selectSites(await discoverSites(flags.sitesRoot, flags.localRoot), flags.sites, flags.sitesRoot);
+  const report = validateAutomation({ sites, problems, env });
   const write = (text: string) => process.stdout.write(redact(text));
 
   if (flags.json) {
