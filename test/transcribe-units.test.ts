@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -245,6 +245,7 @@ describe('models', () => {
     await handle.close();
     const ints = Array.from({ length: 12 }, (_, i) => buffer.readInt32LE(i * 4));
     assert.deepEqual(ints, [0x67676d6c, 51864, 1500, 64, 2, 1, 448, 64, 2, 1, 80, 1]);
+    assert.deepEqual(await readdir(path.dirname(file)), ['m.bin'], 'no temporary file left beside it');
   });
 
   test('download: SHA-1 checked, a mismatch and an unreachable host fail clearly, nothing left behind', async (t) => {

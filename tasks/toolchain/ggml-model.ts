@@ -8,8 +8,7 @@
 // token); then every tensor: int32 n_dims, int32 name length, int32 type (0 f32, 1 f16), int32
 // dims in ggml order (fastest first), the name, the data. Names and shapes are the loader's
 // (src/whisper-arch.h): every tensor must be present with exactly its shape.
-import { open, mkdir, rename, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { createAtomicFile } from '../atomic.ts';
 
 export interface ModelShape {
   /** n_audio_state = n_text_state. */
@@ -168,33 +167,28 @@ function tensorData(spec: TensorSpec, next: () => number): Buffer {
 }
 
 /**
- * Write a random-weight model to `file` (atomically: temp name, then rename, so a killed
- * generation never leaves a file that looks complete).
+ * Write a random-weight model to `file` (atomically, like every write: a killed generation
+ * leaves only a temporary file, which the next set-up sweeps).
  */
 export async function writeRandomModel(file: string, shape: ModelShape = TEST_SHAPE, seed = 1): Promise<void> {
   if (shape.state % shape.heads !== 0) throw new Error(`model shape: state ${shape.state} is not a multiple of heads ${shape.heads}`);
-  await mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.partial`;
-  const handle = await open(temp, 'w');
+  const out = await createAtomicFile(file);
   try {
     const next = prng(seed);
     const { state, heads, layers } = shape;
-    await handle.write(int32s(MAGIC, N_VOCAB, N_AUDIO_CTX, state, heads, layers, N_TEXT_CTX, state, heads, layers, N_MELS, F16));
+    await out.write(int32s(MAGIC, N_VOCAB, N_AUDIO_CTX, state, heads, layers, N_TEXT_CTX, state, heads, layers, N_MELS, F16));
     const filters = melFilters();
-    await handle.write(Buffer.concat([int32s(N_MELS, N_FFT_BINS), Buffer.from(filters.buffer)]));
+    await out.write(Buffer.concat([int32s(N_MELS, N_FFT_BINS), Buffer.from(filters.buffer)]));
     const tokens = vocabulary();
-    await handle.write(Buffer.concat([int32s(tokens.length), ...tokens.flatMap((tok) => [int32s(tok.length), tok])]));
+    await out.write(Buffer.concat([int32s(tokens.length), ...tokens.flatMap((tok) => [int32s(tok.length), tok])]));
     for (const spec of tensorSpecs(shape)) {
       const name = Buffer.from(spec.name);
-      await handle.write(Buffer.concat([int32s(spec.dims.length, name.length, spec.type, ...spec.dims), name]));
-      await handle.write(tensorData(spec, next));
+      await out.write(Buffer.concat([int32s(spec.dims.length, name.length, spec.type, ...spec.dims), name]));
+      await out.write(tensorData(spec, next));
     }
-    await handle.sync();
-    await handle.close();
-    await rename(temp, file);
+    await out.commit();
   } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(temp, { force: true });
+    await out.abort();
     throw error;
   }
 }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createAtomicFile, removeStaleTemporaries } from '../atomic.ts';
+import { createAtomicFile, removeStaleTemporaries, removeTemporariesOfDeadProcesses } from '../atomic.ts';
 import { cacheRoot } from './whisper-build.ts';
 import { randomModelFileName, TEST_SHAPE, writeRandomModel } from './ggml-model.ts';
 
@@ -73,7 +73,10 @@ export function isRandomModel(file: string): boolean {
 
 /** Generate the random-weight model into the cache unless it is there. */
 export async function ensureRandomModel(file = randomModelPath()): Promise<string> {
-  if (!existsSync(file)) await writeRandomModel(file, TEST_SHAPE);
+  if (existsSync(file)) return file;
+  // A generation killed earlier left its temporary file (test processes may be generating now).
+  await removeTemporariesOfDeadProcesses(file);
+  await writeRandomModel(file, TEST_SHAPE);
   return file;
 }
 
