@@ -53,10 +53,6 @@ async function openInFolder<T>(filePath: string, openFile: () => Promise<T>): Pr
 // under a folder since an earlier point (a comparison made then is still true if not).
 const committedPaths: string[] = [];
 
-function committed(finalPath: string): void {
-  committedPaths.push(finalPath);
-}
-
 /** A point in this process's sequence of committed files. */
 export function commitMark(): number {
   return committedPaths.length;
@@ -118,41 +114,29 @@ export interface AtomicWriteOptions {
   folderSyncs?: PendingFolderSyncs;
 }
 
-/** Write `data` to `finalPath` atomically; returns the final file's stat. */
-export async function writeFileAtomic(finalPath: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<Stats> {
-  const file = await createAtomicFile(finalPath);
-  try {
-    await file.write(data);
-    return await file.commit(options);
-  } catch (error) {
-    await file.abort();
-    throw error;
-  }
-}
-
 /**
- * writeFileAtomic for small contents (a download of thousands of KB-sized objects). Write,
- * stamp, stat, close and rename of a small file take microseconds on a local disk, less than
- * a thread-pool round trip apiece, so they run inline (measured: about 1 s less per 5,000
- * files). Creating the file and the fsync can wait on the filesystem journal: those two
+ * Write `data` to `finalPath` atomically; returns the final file's stat. Every whole-content
+ * write goes here: manifests, transcripts, caches, and downloads of thousands of small objects.
+ * Write, stamp, stat, close and rename take microseconds on a local disk, less than a
+ * thread-pool round trip apiece, so they run inline (measured: about 1 s less per 5,000
+ * files); creating the file and the fsync can wait on the filesystem journal, so those two
  * leave the event loop.
  */
-export async function writeSmallFileAtomic(finalPath: string, data: Uint8Array, options: AtomicWriteOptions = {}): Promise<Stats> {
+export async function writeFileAtomic(finalPath: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<Stats> {
+  const content = typeof data === 'string' ? Buffer.from(data) : data;
   const tempPath = temporaryPathFor(finalPath);
   liveTemporaries.add(tempPath);
   let fd: number | undefined;
   try {
     fd = await openInFolder(tempPath, () => openDescriptor(tempPath, 'w'));
-    for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
+    for (let offset = 0; offset < content.length; ) offset += writeSync(fd, content, offset);
     await fsyncDescriptor(fd);
     if (options.mtime) futimesSync(fd, options.mtime, options.mtime);
     const info = fstatSync(fd);
     closeSync(fd);
     fd = undefined;
     renameSync(tempPath, finalPath);
-    committed(finalPath);
-    liveTemporaries.delete(tempPath);
-    await syncFolderOf(finalPath, options.folderSyncs);
+    await placed(tempPath, finalPath, options.folderSyncs);
     return info;
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
@@ -214,10 +198,8 @@ export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
       const info = await handle.stat();
       await close();
       await rename(tempPath, finalPath);
-      committed(finalPath);
       done = true;
-      liveTemporaries.delete(tempPath);
-      await syncFolderOf(finalPath, commitOptions.folderSyncs);
+      await placed(tempPath, finalPath, commitOptions.folderSyncs);
       return info;
     },
     async abort() {
@@ -230,8 +212,11 @@ export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
   };
 }
 
-async function syncFolderOf(finalPath: string, later: PendingFolderSyncs | undefined): Promise<void> {
-  if (later) later.add(path.dirname(finalPath));
+/** After the rename: log the commit, forget the temporary name, fsync the folder (now or with the step's others). */
+async function placed(tempPath: string, finalPath: string, folderSyncs: PendingFolderSyncs | undefined): Promise<void> {
+  committedPaths.push(finalPath);
+  liveTemporaries.delete(tempPath);
+  if (folderSyncs) folderSyncs.add(path.dirname(finalPath));
   else await fsyncDir(path.dirname(finalPath));
 }
 
@@ -240,8 +225,7 @@ export async function renameIntoPlace(tempPath: string, finalPath: string, optio
   await fsyncPath(tempPath, 'r+');
   if (options.mtime) await utimes(tempPath, options.mtime, options.mtime);
   await rename(tempPath, finalPath);
-  committed(finalPath);
-  await syncFolderOf(finalPath, options.folderSyncs);
+  await placed(tempPath, finalPath, options.folderSyncs);
 }
 
 /** Register a temporary file or folder (e.g. a whisper work folder) to remove if the run is interrupted. */

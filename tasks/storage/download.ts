@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sendCancellable } from '../aws/clients.ts';
-import { createAtomicFile, writeSmallFileAtomic, type PendingFolderSyncs } from '../atomic.ts';
+import { createAtomicFile, writeFileAtomic, type PendingFolderSyncs } from '../atomic.ts';
 import type { StoredFile } from '../context.ts';
 import type { Logger } from '../log.ts';
 import { VerificationError } from './errors.ts';
@@ -114,7 +114,7 @@ async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; to
     const content = Buffer.concat(chunks);
     return {
       async commit() {
-        const info = await writeSmallFileAtomic(input.destPath, content, { mtime: verified.modified, folderSyncs: input.folderSyncs });
+        const info = await writeFileAtomic(input.destPath, content, { mtime: verified.modified, folderSyncs: input.folderSyncs });
         return { ...verified, mtimeMs: info.mtimeMs };
       },
     };
