@@ -4,7 +4,7 @@
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import type { StepFunction, StepContext } from './context.ts';
 import { preSync } from './pre-sync.ts';
-import { withRetry, isTransientError } from './retry.ts';
+import { withRetry } from './retry.ts';
 import { describeError, errorCode, isAccessDenied } from './aws/errors.ts';
 import { errorMessage, upToDate, type StepResult } from './types.ts';
 
@@ -103,7 +103,6 @@ async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'R
       attempts: 6,
       baseMs: 500,
       signal: ctx.signal,
-      retryable: isTransientError,
       onRetry: (error, attempt, delayMs) => ctx.log.warn(`invoke ${fn}: ${describeError(error)}; retry ${attempt} in ${delayMs} ms`),
     },
   );

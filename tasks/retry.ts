@@ -6,8 +6,8 @@ export interface RetryOptions {
   baseMs?: number;
   maxMs?: number;
   signal?: AbortSignal;
-  /** Whether this error is worth another attempt (throttling, 5xx, timeouts, resets). */
-  retryable: (error: unknown) => boolean;
+  /** Whether this error is worth another attempt; by default the transient ones (isTransientError). */
+  retryable?: (error: unknown) => boolean;
   /** Server-imposed delay (Retry-After), in ms, when known. */
   delayHint?: (error: unknown) => number | undefined;
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
@@ -20,7 +20,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
     try {
       return await fn(attempt);
     } catch (error) {
-      if (signal?.aborted || attempt >= attempts || !options.retryable(error)) throw error;
+      if (signal?.aborted || attempt >= attempts || !(options.retryable ?? isTransientError)(error)) throw error;
       const hinted = options.delayHint?.(error);
       const delay = hinted ?? Math.round(Math.random() * Math.min(maxMs, baseMs * 2 ** (attempt - 1)));
       options.onRetry?.(error, attempt, delay);

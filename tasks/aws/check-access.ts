@@ -4,7 +4,7 @@
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { SiteConfig } from '../site-config.ts';
-import { isTransientError, withRetry } from '../retry.ts';
+import { withRetry } from '../retry.ts';
 import { createSiteClients } from './clients.ts';
 import { describeError, errorCode } from './errors.ts';
 import { errorMessage } from '../types.ts';
@@ -41,7 +41,7 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
     try {
       const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
       // Clients make one attempt per call: a reset or a 503 is tried again, a refusal is reported at once.
-      await withRetry(() => fn(signal), { attempts: 3, baseMs: 300, signal, retryable: isTransientError });
+      await withRetry(() => fn(signal), { attempts: 3, baseMs: 300, signal });
       row(check, 'pass', what);
       return true;
     } catch (error) {

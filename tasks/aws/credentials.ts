@@ -3,7 +3,7 @@
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { registerSecret } from '../secrets.ts';
-import { withRetry, isTransientError } from '../retry.ts';
+import { withRetry } from '../retry.ts';
 import { describeError, errorCode } from './errors.ts';
 
 /** Refresh this long before expiry, so a long transfer never runs on expired credentials. */
@@ -87,7 +87,7 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
           }),
         );
       },
-      { attempts: 4, baseMs: 300, retryable: isTransientError },
+      { attempts: 4, baseMs: 300 },
     );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey) throw new AssumeRoleError(request.roleArn, undefined, 'STS returned no credentials');

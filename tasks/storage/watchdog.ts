@@ -30,9 +30,9 @@ export async function guarded<T>(
   what: string,
   parent: AbortSignal,
   fn: (watchdog: Watchdog) => Promise<T>,
-  options: { stallMs?: number; budgetMs?: number } = {},
+  options: { budgetMs?: number } = {},
 ): Promise<T> {
-  const stallMs = options.stallMs ?? stallTimeoutMs();
+  const stallMs = stallTimeoutMs();
   const controller = new AbortController();
   let stalled = false;
   let timer: NodeJS.Timeout | undefined;
