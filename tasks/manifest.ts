@@ -4,7 +4,7 @@
 // episodes changed, so a run with nothing new writes nothing.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { episodeFileKey, isSafeFileKey } from './file-key.ts';
+import { episodeFileKey } from './file-key.ts';
 import { dateTitleKey, normalizeEnclosureUrl, type IdentifiedEpisode } from './feed/identity.ts';
 
 export const MANIFEST_KEY = 'episode-manifest/full-episode-manifest.json';
@@ -34,7 +34,7 @@ export interface Manifest {
 
 export type ManifestRead =
   | { kind: 'missing'; manifest: Manifest }
-  | { kind: 'ok'; manifest: Manifest; text: string }
+  | { kind: 'ok'; manifest: Manifest }
   | { kind: 'invalid'; reason: string };
 
 export function manifestPath(siteDir: string): string {
@@ -61,7 +61,7 @@ export async function readManifest(file: string): Promise<ManifestRead> {
   }
   const problem = validate(data);
   if (problem) return { kind: 'invalid', reason: `${file}: ${problem}; left untouched` };
-  return { kind: 'ok', manifest: data as Manifest, text };
+  return { kind: 'ok', manifest: data as Manifest };
 }
 
 function validate(data: unknown): string | undefined {
@@ -188,7 +188,3 @@ export function renumber(manifest: Manifest): boolean {
   return manifest.episodes.map((e) => `${e.fileKey}#${e.sequentialId}`).join('\n') !== before;
 }
 
-/** Entries whose file key cannot be used as a path segment (hand-edited or foreign manifests). */
-export function hasSafeFileKey(entry: ManifestEpisode): boolean {
-  return isSafeFileKey(entry.fileKey);
-}

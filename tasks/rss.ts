@@ -9,7 +9,8 @@ import { mapPool } from './limiter.ts';
 import { formatBytes } from './summary.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { errorMessage, type S3Key, type StepCounts, type StepError, type StepResult } from './types.ts';
-import { hasSafeFileKey, manifestPath, mergeFeedEpisodes, readManifest, renumber, serializeManifest, MANIFEST_KEY, type Manifest, type ManifestEpisode } from './manifest.ts';
+import { manifestPath, mergeFeedEpisodes, readManifest, renumber, serializeManifest, MANIFEST_KEY, type Manifest, type ManifestEpisode } from './manifest.ts';
+import { isSafeFileKey } from './file-key.ts';
 import { identifyEpisodes } from './feed/identity.ts';
 import { ingestFeed, type FeedFetchTuning } from './feed/ingest-feed.ts';
 import { readValidators, validatorsCachePath, writeValidators } from './feed/validators-cache.ts';
@@ -161,7 +162,7 @@ async function downloadMissing(
   const wanted: ManifestEpisode[] = [];
   for (const episode of manifest.episodes) {
     if (!active.has(episode.podcastId)) continue;
-    if (!hasSafeFileKey(episode)) {
+    if (!isSafeFileKey(episode.fileKey)) {
       errors.push({ site: ctx.site.id, step: 'rss', subject: String(episode.fileKey), message: `manifest episode "${episode.title}" has an unsafe file key; not downloaded` });
       continue;
     }

@@ -14,7 +14,7 @@ import { parseFeed, type ParsedFeed } from './parse.ts';
 import type { ValidatorsCache } from './validators-cache.ts';
 
 export type FeedOutcome =
-  | { kind: 'parsed'; podcast: Podcast; feed: ParsedFeed; snapshotWritten: boolean; notModified: boolean }
+  | { kind: 'parsed'; podcast: Podcast; feed: ParsedFeed; snapshotWritten: boolean }
   | { kind: 'failed'; podcast: Podcast; error: StepError };
 
 /** Test hooks: shorter backoff and timeouts. */
@@ -51,7 +51,7 @@ export async function ingestFeed(ctx: StepContext, podcast: Podcast, cache: Vali
       ctx.log.debug(`${podcast.id}: not modified (304)`);
       const parsed = parseFeed(local!, { httpCharset: remembered?.charset });
       if (!parsed.ok) return fail(`local snapshot ${snapshotKey} (server said 304 Not Modified) does not parse: ${parsed.reason}`);
-      return { kind: 'parsed', podcast, feed: parsed.feed, snapshotWritten: false, notModified: true };
+      return { kind: 'parsed', podcast, feed: parsed.feed, snapshotWritten: false };
     }
     case 'fetched': {
       const parsed = parseFeed(fetched.bytes, { httpCharset: fetched.charset });
@@ -67,7 +67,7 @@ export async function ingestFeed(ctx: StepContext, podcast: Podcast, cache: Vali
       const entry = { ...fetched.validators, ...(fetched.charset ? { charset: fetched.charset } : {}) };
       if (Object.keys(fetched.validators).length > 0) cache[podcast.url] = entry;
       else delete cache[podcast.url];
-      return { kind: 'parsed', podcast, feed: parsed.feed, snapshotWritten: changed, notModified: false };
+      return { kind: 'parsed', podcast, feed: parsed.feed, snapshotWritten: changed };
     }
   }
 }

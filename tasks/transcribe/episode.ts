@@ -26,7 +26,6 @@ export interface EpisodeSettings {
   onProgress: (doneMs: number, totalMs: number) => void;
   /** Detail for --verbose (chunk boundaries). */
   debug?: (message: string) => void;
-  /** Write through the dry-run gate. */
 }
 
 export type EpisodeOutcome =

@@ -13,7 +13,6 @@ export function formatSeconds(ms: number): string {
 
 export class ProgressTracker {
   private readonly done: number[];
-  private readonly started = new Set<number>();
   private readonly finished = new Set<number>();
   private firstStart?: number;
   private lastRender = 0;
@@ -29,7 +28,6 @@ export class ProgressTracker {
   }
 
   start(index: number): void {
-    this.started.add(index);
     this.firstStart ??= this.now();
     // Refresh the ETA even while whisper is between progress lines.
     this.timer ??= setInterval(() => this.render(true), 5_000).unref();
