@@ -12,17 +12,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { randomModelFileName, TEST_SHAPE, TINY_SHAPE, writeRandomModel } from '../tasks/toolchain/ggml-model.ts';
-import { modelCacheDir } from '../tasks/toolchain/whisper-models.ts';
+import { TEST_SHAPE, TINY_SHAPE } from '../tasks/toolchain/ggml-model.ts';
+import { ensureRandomModel } from '../tasks/toolchain/whisper-models.ts';
 import { cachedWhisperCli } from '../tasks/toolchain/whisper-build.ts';
 import { whisperEnv } from '../tasks/transcribe/whisper-run.ts';
-import { addAudio, localSite } from '../test/helpers/whisper.ts';
-import { existsSync } from 'node:fs';
+import { PROJECT_ROOT } from '../test/helpers/cli.ts';
+import { addAudio, CORPUS_AUDIO, localSite } from '../test/helpers/whisper.ts';
 
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SPEECH = path.resolve(PROJECT_ROOT, '../shared/corpus/audio/jfk.wav');
+const SPEECH = path.join(CORPUS_AUDIO, 'jfk.wav');
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +59,8 @@ async function runnerSeconds(root: string, audio: { key: string; file: string }[
   await mkdir(root, { recursive: true });
   const site = await localSite(root, 'bench');
   for (const a of audio) await addAudio(site, 'pod', a.key, a.file);
-  const args = ['--import', 'tsx', path.join(PROJECT_ROOT, 'Taskfile.ts'), 'run', '--only=transcribe', `--sites-root=${site.sitesRoot}`, `--local-root=${site.localRoot}`, '--renderer=plain'];
+  // The operator's command (npm run ingest, cron): the bundled Taskfile.ts.
+  const args = [path.join(PROJECT_ROOT, 'scripts', 'ingest.mjs'), 'run', '--only=transcribe', `--sites-root=${site.sitesRoot}`, `--local-root=${site.localRoot}`, '--renderer=plain'];
   return timed(process.execPath, args, { ...process.env, ...env });
 }
 
@@ -70,8 +69,7 @@ const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 async function main(): Promise<void> {
   const cli = process.env.WHISPER_CLI || cachedWhisperCli();
   if (!cli) throw new Error('whisper-cli is not built: run `npm run setup` first');
-  const model = path.join(modelCacheDir(), randomModelFileName(shape));
-  if (!existsSync(model)) await writeRandomModel(model, shape);
+  const model = await ensureRandomModel(shape);
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-transcribe-'));
   const lines: string[] = [
     `machine: ${cores} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; model: random weights, shape ${JSON.stringify(shape)} (${path.basename(model)})`,

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createAtomicFile, removeStaleTemporaries, removeTemporariesOfDeadProcesses } from '../atomic.ts';
 import { cacheRoot } from './whisper-build.ts';
-import { randomModelFileName, TEST_SHAPE, writeRandomModel } from './ggml-model.ts';
+import { randomModelFileName, TEST_SHAPE, writeRandomModel, type ModelShape } from './ggml-model.ts';
 
 /** SHA-1 of each published ggml model (whisper.cpp models/README.md, version 1.9.1). */
 export const KNOWN_MODELS: Readonly<Record<string, string>> = {
@@ -45,8 +45,8 @@ export function modelCacheDir(): string {
   return process.env.WHISPER_MODEL_DIR || path.join(cacheRoot(), 'models');
 }
 
-export function randomModelPath(): string {
-  return path.join(modelCacheDir(), randomModelFileName(TEST_SHAPE));
+export function randomModelPath(shape: ModelShape = TEST_SHAPE): string {
+  return path.join(modelCacheDir(), randomModelFileName(shape));
 }
 
 /** Read WHISPER_MODEL (or `value`). An unknown name that is not a path is an error naming the known ones. */
@@ -72,11 +72,12 @@ export function isRandomModel(file: string): boolean {
 }
 
 /** Generate the random-weight model into the cache unless it is there. */
-export async function ensureRandomModel(file = randomModelPath()): Promise<string> {
+export async function ensureRandomModel(shape: ModelShape = TEST_SHAPE): Promise<string> {
+  const file = randomModelPath(shape);
   if (existsSync(file)) return file;
   // A generation killed earlier left its temporary file (test processes may be generating now).
   await removeTemporariesOfDeadProcesses(file);
-  await writeRandomModel(file, TEST_SHAPE);
+  await writeRandomModel(file, shape);
   return file;
 }
 
