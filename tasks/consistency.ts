@@ -30,10 +30,9 @@ export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
     consistent: diff.consistent.length,
     conflicts: diff.conflicts.length,
   };
-  const detail: ConsistencyDetail = { byFolder, diff };
   const differences = counts.localOnly + counts.s3Only + counts.conflicts;
   if (differences === 0) {
-    return { status: 'up-to-date', message: `all ${counts.consistent} files consistent`, counts, errors: [], detail };
+    return { status: 'up-to-date', message: `all ${counts.consistent} files consistent`, counts, errors: [] };
   }
   const message = [
     `${counts.consistent} consistent`,
@@ -41,7 +40,7 @@ export const consistency: StepFunction = async (ctx): Promise<StepResult> => {
     `${counts.s3Only} s3-only`,
     `${counts.conflicts} conflict${counts.conflicts === 1 ? '' : 's'}`,
   ].join(', ');
-  return { status: 'ok', message, counts, errors: [], detail };
+  return { status: 'ok', message, counts, errors: [] };
 };
 
 /** A fresh local scan against the run's listing: it reflects what pre-sync just downloaded. */
@@ -52,9 +51,4 @@ async function compareAfresh(ctx: StepContext): Promise<{ ok: true; diff: SyncDi
   const diff = await compareSite(ctx, listed.listing, cache);
   await saveCache(ctx, cache);
   return { ok: true, diff };
-}
-
-export interface ConsistencyDetail {
-  byFolder: ReturnType<typeof countByFolder>;
-  diff: SyncDiff;
 }

@@ -7,6 +7,7 @@ import type { Limiter } from './limiter.ts';
 import type { S3Key, StepName, StepResult } from './types.ts';
 import type { SiteClients } from './aws/clients.ts';
 import type { HashCache } from './storage/hash-cache.ts';
+import type { SyncDiff } from './storage/diff.ts';
 
 export interface RunOptions {
   runId: string;
@@ -54,6 +55,8 @@ export interface SiteState {
   /** Keys uploaded by this run (the index step's trigger and payload). */
   uploadedKeys: S3Key[];
   results: Partial<Record<StepName, StepResult>>;
+  /** The last comparison of the local tree with the listing, and the commit mark it holds at (tasks/atomic.ts). */
+  comparison?: { listing: readonly StoredFile[]; diff: SyncDiff; mark: number };
   /** Local MD5s, loaded once per site run and shared by the sync steps (saved when changed). */
   hashCache?: HashCache;
   /** Steps that failed fatally or were skipped because of it: their dependents skip too. */

@@ -8,7 +8,7 @@ import { formatBytes } from './summary.ts';
 import type { StepResult } from './types.ts';
 import { afterDownloads, planTransfers, type LocalFile } from './storage/diff.ts';
 import { fetchObject } from './storage/download.ts';
-import { bucketListing, compareSite, loadCache, logConflicts, preSyncDetail, saveCache, scanSite } from './storage/step-support.ts';
+import { bucketListing, compareSite, loadCache, logConflicts, rememberComparison, saveCache, scanSite } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
 
 export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
@@ -29,9 +29,7 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   logConflicts(ctx, diff.conflicts, 'download');
   if (planned.length === 0) {
     await saveCache(ctx, cache);
-    // Nothing changed locally: consistency and upload may use this very comparison.
-    const detail = preSyncDetail(listing, diff);
-    return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [], detail };
+    return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [] };
   }
 
   // Phase 3: the downloads, through the shared network limiter.
@@ -70,15 +68,15 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   await saveCache(ctx, cache);
 
   // What the local tree now is against the listing: consistency and upload need no rescan.
-  const detail = preSyncDetail(listing, afterDownloads(diff, downloaded));
+  rememberComparison(ctx, listing, afterDownloads(diff, downloaded));
   const plannedBytes = planned.reduce((sum, t) => sum + t.size, 0);
   if (ctx.options.dryRun) {
-    return { status: 'ok', message: `would download ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [], detail };
+    return { status: 'ok', message: `would download ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [] };
   }
   const counts = { downloaded: outcome.counts };
   const done = `downloaded ${outcome.done.length} files (${formatBytes(outcome.bytes)})`;
   if (outcome.errors.length > 0) {
-    return { status: 'failed', fatal: false, message: `${done}; ${outcome.errors.length} failed`, counts, errors: outcome.errors, detail };
+    return { status: 'failed', fatal: false, message: `${done}; ${outcome.errors.length} failed`, counts, errors: outcome.errors };
   }
-  return { status: 'ok', message: done, counts, errors: [], detail };
+  return { status: 'ok', message: done, counts, errors: [] };
 };

@@ -58,15 +58,14 @@ export interface StepError {
  * `failed` may still carry counts (partial success: other items went on).
  * Steps never return `skipped`: skipping is decided by the graph.
  */
-export type StepResult<Detail = unknown> =
-  | { status: 'ok'; message: string; counts: StepCounts; errors: StepError[]; detail?: Detail }
-  | { status: 'up-to-date'; message: string; counts: StepCounts; errors: StepError[]; detail?: Detail }
+export type StepResult =
+  | { status: 'ok'; message: string; counts: StepCounts; errors: StepError[] }
+  | { status: 'up-to-date'; message: string; counts: StepCounts; errors: StepError[] }
   | {
       status: 'failed';
       message: string;
       counts: StepCounts;
       errors: StepError[];
-      detail?: Detail;
       /** true when the step could not produce its main result (dependents must not run). */
       fatal: boolean;
     };
@@ -122,6 +121,6 @@ export function errorMessage(error: unknown): string {
 }
 
 /** Result helpers so steps read as `return upToDate('nothing missing')`. */
-export function upToDate(message: string, counts: StepCounts = {}): StepResult<never> {
+export function upToDate(message: string, counts: StepCounts = {}): StepResult {
   return { status: 'up-to-date', message, counts, errors: [] };
 }

@@ -94,6 +94,7 @@ export async function compareSite(ctx: StepContext, listing: readonly StoredFile
     log: ctx.log,
     scanned,
   });
+  rememberComparison(ctx, listing, diff);
   return diff;
 }
 
@@ -102,32 +103,18 @@ export function scanSite(ctx: StepContext, cache: HashCache): Promise<LocalFile[
   return scanLocal(ctx.site.localDir, ctx.options.syncFolders, cache);
 }
 
-/** Left in pre-sync's result: the local tree against the listing as pre-sync left it (its downloads included). */
-export interface PreSyncDetail {
-  kind: 'pre-sync-comparison';
-  listing: StoredFile[];
-  diff: SyncDiff;
-  /** This process's commit sequence when the comparison was made (tasks/atomic.ts). */
-  mark: number;
-}
-
-/** pre-sync's result detail, taken once its own writes into the site are done. */
-export function preSyncDetail(listing: StoredFile[], diff: SyncDiff): PreSyncDetail {
-  return { kind: 'pre-sync-comparison', listing, diff, mark: commitMark() };
-}
-
-function isPreSyncDetail(detail: unknown): detail is PreSyncDetail {
-  return typeof detail === 'object' && detail !== null && (detail as { kind?: unknown }).kind === 'pre-sync-comparison';
+/** pre-sync's comparison once its downloads are in place: they are consistent now. */
+export function rememberComparison(ctx: StepContext, listing: readonly StoredFile[], diff: SyncDiff): void {
+  ctx.state.comparison = { listing, diff, mark: commitMark() };
 }
 
 /**
- * pre-sync's comparison, still true when no file has been put in place under the site's
- * folder since (every write goes through tasks/atomic.ts, which logs each commit; the run
- * lock keeps other runs out).
+ * The site's last comparison, still true when it was made against the run's listing and no
+ * file has been put in place under the site's folder since (every write goes through
+ * tasks/atomic.ts, which logs each commit; the run lock keeps other runs out).
  */
 export function comparisonStillValid(ctx: StepContext): SyncDiff | undefined {
-  const pre = ctx.state.results['pre-sync'];
-  if (!pre || !isPreSyncDetail(pre.detail)) return undefined;
-  if (committedUnderSince(ctx.site.localDir, pre.detail.mark)) return undefined;
-  return pre.detail.listing === ctx.state.bucketListing ? pre.detail.diff : undefined;
+  const last = ctx.state.comparison;
+  if (!last || last.listing !== ctx.state.bucketListing) return undefined;
+  return committedUnderSince(ctx.site.localDir, last.mark) ? undefined : last.diff;
 }
