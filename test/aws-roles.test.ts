@@ -18,10 +18,11 @@ import { clearCredentialCache, roleSessionName, stsCalls } from '../tasks/aws/cr
 import { resolveAutomation, type SiteConfig } from '../tasks/site-config.ts';
 import type { SiteId } from '../tasks/types.ts';
 import { writeSite } from './helpers/sites.ts';
-import { PROJECT_ROOT, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 
 const ACCOUNT = '111111111111';
-const SPEECH = path.resolve(PROJECT_ROOT, '../shared/corpus/srt/pysrt-speech-bom-utf8.srt');
+const SPEECH = path.join(FIXTURES, 'srt/pysrt-speech-bom-utf8.srt');
 const FILE_KEY = '2024-07-25_Simple_Episode_Title--1721921400000';
 const unavailable = radosgwUnavailable();
 

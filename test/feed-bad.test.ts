@@ -8,10 +8,11 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFeed } from '../tasks/feed/parse.ts';
 import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 import { startFeedServer } from './helpers/feed-server.ts';
 import { tempDir } from './helpers/temp.ts';
 
-const BAD = path.resolve(PROJECT_ROOT, '../shared/corpus/bad');
+const BAD = path.join(FIXTURES, 'bad');
 /** Well-formed and correctly declared; its items carry image enclosures (see feed-parse.test.ts). */
 const NOT_BROKEN = new Set(['windows-1251-declared.xml']);
 

@@ -6,9 +6,9 @@ import path from 'node:path';
 import iconv from 'iconv-lite';
 import { parseFeed } from '../tasks/feed/parse.ts';
 import { parseDuration, parseFeedDate } from '../tasks/feed/dates.ts';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 
-const CORPUS = path.resolve(PROJECT_ROOT, '../shared/corpus');
+const CORPUS = FIXTURES;
 
 /** `file -> { items, audio }` from the table at the top of feeds/INDEX.md. */
 function indexCounts(): Map<string, { items: number; audio: number }> {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { episodeFileKey, fileKeyTitle, FILE_KEY_PATTERN, isSafeFileKey } from '../tasks/file-key.ts';
 import { parseFeed } from '../tasks/feed/parse.ts';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 
 const AT = 1721921400000;
 const PUBLISHED = new Date('2024-07-25T14:54:00Z');
@@ -43,7 +43,7 @@ test('file keys of every Greek, Japanese and emoji title in the corpus are valid
   const feeds = ['ellinofreneia-2018-03-28.xml', 'exportfm.xml', 'goryugo-cast.xml', 'rebuildfm.xml', 'mookstudy-nihon-no-rekishi.xml'];
   let checked = 0;
   for (const file of feeds) {
-    const parsed = parseFeed(readFileSync(path.resolve(PROJECT_ROOT, '../shared/corpus/feeds', file)));
+    const parsed = parseFeed(readFileSync(path.join(FIXTURES, 'feeds', file)));
     assert.ok(parsed.ok, file);
     for (const episode of parsed.feed.episodes) {
       const key = episodeFileKey(episode.publishedAt, episode.title, AT);

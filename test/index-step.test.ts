@@ -13,9 +13,10 @@ import { createIndexerHandler } from '../tasks/indexer/indexer.ts';
 import { buildPayload, MAX_KEYS_BYTES } from '../tasks/index-step.ts';
 import { tempDir } from './helpers/temp.ts';
 import { writeSite, siteConfig } from './helpers/sites.ts';
-import { PROJECT_ROOT, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 
-const SPEECH = path.resolve(PROJECT_ROOT, '../shared/corpus/srt/pysrt-speech-bom-utf8.srt');
+const SPEECH = path.join(FIXTURES, 'srt/pysrt-speech-bom-utf8.srt');
 const FILE_KEY = '2024-07-25_Simple_Episode_Title--1721921400000';
 const ENV = { AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1' };
 

@@ -12,6 +12,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../tasks/local/s3-server.ts';
 import { tempDir } from './helpers/temp.ts';
 import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 
 const run = promisify(execFile);
 
@@ -30,7 +31,7 @@ test('the esbuild bundle runs stand-alone as a Lambda handler and indexes the bu
   const key = '2024-07-25_Simple_Episode_Title--1721921400000';
   const manifest = { lastUpdated: '2025-07-08T20:11:05.123Z', episodes: [{ sequentialId: 4, podcastId: 'pod', fileKey: key, publishedAt: '2024-07-25T14:54:00.000Z' }] };
   await s3.send(new PutObjectCommand({ Bucket: 'bundle-browse-dot-show', Key: 'episode-manifest/full-episode-manifest.json', Body: JSON.stringify(manifest) }));
-  const srt = readFileSync(path.resolve(PROJECT_ROOT, '../shared/corpus/srt/whisper-ct2-gossos-small.srt'));
+  const srt = readFileSync(path.join(FIXTURES, 'srt/whisper-ct2-gossos-small.srt'));
   await s3.send(new PutObjectCommand({ Bucket: 'bundle-browse-dot-show', Key: `transcripts/pod/${key}.srt`, Body: srt }));
 
   // What the Lambda Node.js runtime does: require the file, call the exported handler.

@@ -12,9 +12,9 @@ import { createIndexerHandler } from '../tasks/indexer/indexer.ts';
 import { MANIFEST_KEY } from '../tasks/manifest.ts';
 import { srtToSearchEntries } from '../tasks/indexer/search-entries.ts';
 import { tempDir } from './helpers/temp.ts';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 
-const CORPUS = path.resolve(PROJECT_ROOT, '../shared/corpus/srt');
+const CORPUS = path.join(FIXTURES, 'srt');
 const BUCKET = 'idx-browse-dot-show';
 const FN = 'srt-indexing-idx';
 const KEY_A = '2024-07-25_Simple_Episode_Title--1721921400000';

@@ -7,12 +7,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createRssStep } from '../tasks/rss.ts';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 import { startFeedServer, type FeedServer } from './helpers/feed-server.ts';
 import { makeSite, rssXml, stepContext, type Episode } from './helpers/rss-rig.ts';
 import { tempDir } from './helpers/temp.ts';
 
-const BAD = path.resolve(PROJECT_ROOT, '../shared/corpus/bad');
+const BAD = path.join(FIXTURES, 'bad');
 const step = createRssStep({ fetch: { attempts: 2, backoffMs: 20 }, download: { attempts: 3, backoffMs: 20 } });
 
 function serveAudio(server: FeedServer, name: string, size = 3000): Buffer {

@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { cuesToSearchEntries, srtToSearchEntries, MAX_CHUNK_MS, SENTENCE_CHUNK_MS, type SearchEntry } from '../tasks/indexer/search-entries.ts';
 import { parseSrt, SrtError, type Cue } from '../tasks/srt.ts';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 
-const CORPUS = path.resolve(PROJECT_ROOT, '../shared/corpus/srt');
+const CORPUS = path.join(FIXTURES, 'srt');
 const EPISODE = { sequentialId: 7, publishedAtMs: Date.parse('2024-07-25T14:54:00.000Z') };
 
 const cue = (startMs: number, endMs: number, text: string): Cue => ({ startMs, endMs, text });

@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 import { formatSrt, parseSrt, SrtError } from '../tasks/srt.ts';
 
-const SRT_DIR = path.resolve(PROJECT_ROOT, '../shared/corpus/srt');
+const SRT_DIR = path.join(FIXTURES, 'srt');
 const read = (name: string) => readFileSync(path.join(SRT_DIR, name));
 
 test('every real SRT parses to the cue count and last end time of its INDEX.md row', () => {

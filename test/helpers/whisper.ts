@@ -8,9 +8,9 @@ import path from 'node:path';
 import { ensureRandomModel } from '../../tasks/toolchain/whisper-models.ts';
 import { cachedWhisperCli } from '../../tasks/toolchain/whisper-build.ts';
 import { writeSite } from './sites.ts';
-import { PROJECT_ROOT } from './cli.ts';
+import { FIXTURES } from './fixtures.ts';
 
-export const CORPUS_AUDIO = path.resolve(PROJECT_ROOT, '../shared/corpus/audio');
+export const CORPUS_AUDIO = path.join(FIXTURES, 'audio');
 
 /** The random-weight model used by the tests (few MB; generated in about a second if missing). */
 export function testModel(): Promise<string> {
