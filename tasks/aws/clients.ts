@@ -49,7 +49,7 @@ function httpHandler(): NodeHttpHandler {
 export function createSiteClients(site: SiteConfig, runId: string): SiteClients {
   const { automation } = site;
   const credentials: AwsCredentialIdentityProvider | undefined = automation.roleArn
-    ? roleCredentialsProvider({ roleArn: automation.roleArn, siteId: site.id, runId, stsEndpoint: automation.stsEndpoint, region: automation.region })
+    ? roleCredentialsProvider({ roleArn: automation.roleArn, siteId: site.id, runId, stsEndpoint: automation.stsEndpoint, region: automation.region, signal: () => callSignal.getStore() })
     : undefined;
   let s3: S3Client | undefined;
   let s3Parts: S3Client | undefined;

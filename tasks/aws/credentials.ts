@@ -16,6 +16,12 @@ export interface RoleRequest {
   runId: string;
   stsEndpoint?: string;
   region: string;
+  /**
+   * Cancels the STS call and its retries: the run's signal, or a function giving the signal
+   * of the request that needs the credentials, read when STS is asked (site clients pass
+   * the calling request's, which the run's abort aborts). Per provider, never global.
+   */
+  signal?: AbortSignal | (() => AbortSignal | undefined);
 }
 
 /** The role could not be assumed; carries AWS's code so summaries and check-access show it. */
@@ -73,6 +79,7 @@ export function clearCredentialCache(): void {
 }
 
 async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> {
+  const signal = typeof request.signal === 'function' ? request.signal() : request.signal;
   // The central automation user's credentials come from the environment (.env.automation).
   const sts = new STSClient({ region: process.env.AWS_REGION ?? request.region, endpoint: request.stsEndpoint, maxAttempts: 1 });
   try {
@@ -85,9 +92,10 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
             RoleSessionName: roleSessionName(request.runId),
             DurationSeconds: SESSION_SECONDS,
           }),
+          { abortSignal: signal },
         );
       },
-      { attempts: 4, baseMs: 300 },
+      { attempts: 4, baseMs: 300, signal },
     );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey) throw new AssumeRoleError(request.roleArn, undefined, 'STS returned no credentials');
@@ -96,7 +104,8 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
     registerSecret(c.SessionToken);
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
   } catch (error) {
-    if (error instanceof AssumeRoleError) throw error;
+    // Interrupted (or the calling request gave up): an abort, not a refusal of the role.
+    if (error instanceof AssumeRoleError || signal?.aborted) throw error;
     const e = error as { $metadata?: { httpStatusCode?: number } };
     const code = errorCode(error);
     const reason =

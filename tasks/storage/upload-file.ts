@@ -3,6 +3,9 @@
 // with the local MD5. Large files: a multipart upload (@aws-sdk/lib-storage) whose final ETag
 // is checked against the MD5 of the part MD5s ("<hex>-<parts>", as AWS computes it) or the
 // whole-file MD5 (servers that store multipart objects with a plain MD5 ETag).
+// Objects stored with SSE-KMS (aws:kms, aws:kms:dsse) or SSE-C have an ETag that is not
+// derived from the content's MD5: there the upload rests on what the server itself checked
+// (see opaqueEtag), and the ETag is recorded as the server gave it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -105,10 +108,24 @@ async function uploadSingle(input: UploadInput, watchdog: Watchdog): Promise<Upl
   );
   input.onProgress?.(body.length);
   const etag = cleanEtag(response.ETag);
-  if (etag !== md5Hex) {
-    throw new VerificationError(`${file.key}: the bucket's ETag ${etag ?? '(none)'} is not the local MD5 ${md5Hex}`);
+  if (etag === undefined) throw new VerificationError(`${file.key}: the bucket returned no ETag`);
+  // With SSE-KMS or SSE-C the ETag is not the MD5; the server accepted the body against our
+  // Content-MD5 (a mismatch is BadDigest), which is the proof. Otherwise a different ETag
+  // means the stored object is not what we sent.
+  if (!opaqueEtag(response) && etag !== md5Hex) {
+    throw new VerificationError(`${file.key}: the bucket's ETag ${etag} is not the local MD5 ${md5Hex}`);
   }
   return { size: body.length, md5: md5Hex, etag, mtimeMs: before.mtimeMs, multipart: false };
+}
+
+/**
+ * Whether the response says the object's ETag is not derived from its MD5: S3 documents the
+ * ETag as the content MD5 (or the multipart "<md5 of part md5s>-<parts>") only for objects
+ * that are unencrypted or SSE-S3 (AES256); SSE-KMS, DSSE-KMS and SSE-C ETags are opaque.
+ */
+function opaqueEtag(response: { ServerSideEncryption?: string; SSECustomerAlgorithm?: string }): boolean {
+  const sse = response.ServerSideEncryption;
+  return (sse !== undefined && sse !== 'AES256') || response.SSECustomerAlgorithm !== undefined;
 }
 
 async function uploadMultipart(input: UploadInput, watchdog: Watchdog): Promise<UploadResult> {
@@ -170,9 +187,24 @@ async function uploadMultipart(input: UploadInput, watchdog: Watchdog): Promise<
   }
   const md5 = whole.digest('hex');
   const etag = cleanEtag(response.ETag);
+  if (etag === undefined) throw new VerificationError(`${file.key}: the bucket returned no ETag`);
+  if (opaqueEtag(response)) {
+    // SSE-KMS / SSE-C: neither the final ETag nor the part ETags derive from the content.
+    // lib-storage sends no Content-MD5 per part (aws-sdk-js-v3#2673; a ContentMD5 param would
+    // be copied to every part), but each part is a Buffer the SDK signs with its SHA-256
+    // (x-amz-content-sha256), which S3 checks against the body (XAmzContentSHA256Mismatch):
+    // every part arrived intact. What is left to check is that the object is made of the
+    // parts we cut: all the file's bytes were read (above), and the ETag's "-<parts>"
+    // suffix, where the server gives one, counts as many parts as we sent.
+    const parts = /-(\d+)$/.exec(etag)?.[1];
+    if (parts !== undefined && Number(parts) !== partDigests.length) {
+      throw new VerificationError(`${file.key}: the bucket's ETag ${etag} counts ${parts} parts, ${partDigests.length} were sent`);
+    }
+    return { size: total, md5, etag, mtimeMs: before.mtimeMs, multipart: true };
+  }
   const multipartEtag = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
   if (etag !== multipartEtag && etag !== md5) {
-    throw new VerificationError(`${file.key}: the bucket's ETag ${etag ?? '(none)'} matches neither ${multipartEtag} nor the MD5 ${md5}`);
+    throw new VerificationError(`${file.key}: the bucket's ETag ${etag} matches neither ${multipartEtag} nor the MD5 ${md5}`);
   }
   return { size: total, md5, etag, mtimeMs: before.mtimeMs, multipart: true };
 }
