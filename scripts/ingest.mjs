@@ -15,17 +15,21 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = process.env.INGEST_BUNDLE_CACHE ?? path.join(ROOT, 'node_modules', '.cache', 'podcast-ingest-bundle');
 
 /**
- * What the bundle is made of: every TypeScript source it can contain, this launcher (build
- * options), tsconfig.json and esbuild's version, each by size and mtime. A change names a new bundle.
+ * What the bundle is made of: where the checkout is (the bundle embeds its sources' absolute
+ * URLs, and `cp -a`, `rsync -a` or `mv` of the project carry node_modules/.cache and every
+ * mtime along), every TypeScript source it can contain, this launcher (build options) and
+ * tsconfig.json by size and mtime, and esbuild's package.json by content (package managers
+ * may keep a tarball's mtimes, and a version bump keeps the size). A change names a new bundle.
  */
 function sourceFingerprint() {
-  const files = ['Taskfile.ts', 'scripts/ingest.mjs', 'tsconfig.json', 'node_modules/esbuild/package.json'];
+  const files = ['Taskfile.ts', 'scripts/ingest.mjs', 'tsconfig.json'];
   for (const entry of readdirSync(path.join(ROOT, 'tasks'), { recursive: true, withFileTypes: true })) {
     // parentPath is Node >= 20.12; `path` is the older name of the same field.
     const parent = entry.parentPath ?? /** @type {{ path: string }} */ (/** @type {unknown} */ (entry)).path;
     if (entry.isFile() && entry.name.endsWith('.ts')) files.push(path.relative(ROOT, path.join(parent, entry.name)));
   }
-  const hash = createHash('sha1').update(process.version);
+  const hash = createHash('sha1').update(`${process.version}\n${ROOT}\n`);
+  hash.update(readFileSync(path.join(ROOT, 'node_modules', 'esbuild', 'package.json')));
   for (const file of files.sort()) {
     const info = statSync(path.join(ROOT, file));
     hash.update(`\n${file} ${info.size} ${info.mtimeMs}`);
