@@ -8,6 +8,7 @@ import type { S3Key, StepName, StepResult } from './types.ts';
 import type { SiteClients } from './aws/clients.ts';
 import type { HashCache } from './storage/hash-cache.ts';
 import type { SyncDiff } from './storage/diff.ts';
+import type { ManifestBasis } from './manifest-sync.ts';
 
 export interface RunOptions {
   runId: string;
@@ -59,6 +60,8 @@ export interface SiteState {
   comparison?: { listing: readonly StoredFile[]; diff: SyncDiff; mark: number };
   /** Local MD5s, loaded once per site run and shared by the sync steps (saved when changed). */
   hashCache?: HashCache;
+  /** The bucket's manifest this run builds on (pre-sync establishes it; rss and upload need it). */
+  manifest?: ManifestBasis;
   /** Steps that failed fatally or were skipped because of it: their dependents skip too. */
   unavailable: Set<StepName>;
 }

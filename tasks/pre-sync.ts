@@ -5,11 +5,15 @@ import path from 'node:path';
 import { PendingFolderSyncs } from './atomic.ts';
 import type { StepFunction } from './context.ts';
 import { formatBytes } from './summary.ts';
-import type { StepResult } from './types.ts';
+import type { S3Key, StepResult } from './types.ts';
+import { topFolder } from './storage/ignore.ts';
 import { afterDownloads, planTransfers, type LocalFile } from './storage/diff.ts';
 import { fetchObject } from './storage/download.ts';
 import { bucketListing, compareSite, loadCache, logConflicts, rememberComparison, saveCache, scanSite } from './storage/step-support.ts';
 import { runTransfers } from './storage/transfers.ts';
+import { conflictCopyPath, keepLocalCopy } from './storage/conflicts.ts';
+import { MANIFEST_KEY, manifestPath } from './manifest.ts';
+import { reconcileManifest } from './manifest-sync.ts';
 
 export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   // Phase 1: the run's one listing (consistency and upload reuse it), and meanwhile the
@@ -23,12 +27,18 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
   if (!listed.ok) return listed.result;
   const { listing } = listed;
 
-  // Phase 2: compare with the local tree.
+  // Phase 2: compare with the local tree; the manifest is merged, not transferred.
   const diff = await compareSite(ctx, listing, cache, await scanning);
+  const manifest = await reconcileManifest(ctx, 'pre-sync', listing.find((f) => f.key === MANIFEST_KEY), cache);
+  // The index step re-runs pre-sync for its own folders only: it must not forget the basis.
+  if (manifest.basis.kind !== 'not-synced' || !ctx.state.manifest) ctx.state.manifest = manifest.basis;
+  for (const note of manifest.notes) ctx.log.info(note);
+  for (const e of manifest.errors) ctx.log.error(e.message);
   const planned = planTransfers(diff, 'download');
   logConflicts(ctx, diff.conflicts, 'download');
-  if (planned.length === 0) {
+  if (planned.length === 0 && manifest.downloadedBytes === undefined) {
     await saveCache(ctx, cache);
+    if (manifest.errors.length > 0) return { status: 'failed', fatal: false, message: manifest.errors[0]!.message, counts: {}, errors: manifest.errors };
     return { status: 'up-to-date', message: `nothing missing (${listing.length} objects listed)`, counts: {}, errors: [] };
   }
 
@@ -51,6 +61,11 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
     });
     // Writing and renaming into place happen after the network slot is released.
     return async () => {
+      if (transfer.keepLoser && transfer.local) {
+        const kept = conflictCopyPath(ctx.options.localRoot, ctx.site.id, transfer.key, 'local');
+        await keepLocalCopy(transfer.local.path, kept);
+        ctx.log.warn(`${transfer.key}: ${transfer.reason}; the local copy is kept as ${path.relative(ctx.options.localRoot, kept)}`);
+      }
       const result = await fetched.commit();
       cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
       downloaded.set(transfer.key, {
@@ -61,22 +76,32 @@ export const preSync: StepFunction = async (ctx): Promise<StepResult> => {
         mtimeMs: result.mtimeMs,
         md5: result.md5,
         knownEtag: result.etag,
+        lastEtag: result.etag,
       });
     };
   });
   await folderSyncs.flush();
   await saveCache(ctx, cache);
-
-  // What the local tree now is against the listing: consistency and upload need no rescan.
-  rememberComparison(ctx, listing, afterDownloads(diff, downloaded));
   const plannedBytes = planned.reduce((sum, t) => sum + t.size, 0);
   if (ctx.options.dryRun) {
     return { status: 'ok', message: `would download ${planned.length} files (${formatBytes(plannedBytes)})`, counts: {}, errors: [] };
   }
+  if (manifest.downloaded) {
+    const m = manifest.downloaded;
+    downloaded.set(MANIFEST_KEY, { key: MANIFEST_KEY as S3Key, path: manifestPath(ctx.site.localDir), size: m.size, modified: m.modified, mtimeMs: m.mtimeMs, md5: m.md5, knownEtag: m.etag, lastEtag: m.etag });
+  }
+  // What the local tree now is against the listing: consistency and upload need no rescan.
+  rememberComparison(ctx, listing, afterDownloads(diff, downloaded));
+  if (manifest.downloadedBytes !== undefined) {
+    outcome.counts[topFolder(MANIFEST_KEY)] = { files: 1, bytes: manifest.downloadedBytes };
+    outcome.done.push({ key: MANIFEST_KEY as S3Key, size: manifest.downloadedBytes, reason: "the bucket's manifest" });
+    outcome.bytes += manifest.downloadedBytes;
+  }
   const counts = { downloaded: outcome.counts };
   const done = `downloaded ${outcome.done.length} files (${formatBytes(outcome.bytes)})`;
-  if (outcome.errors.length > 0) {
-    return { status: 'failed', fatal: false, message: `${done}; ${outcome.errors.length} failed`, counts, errors: outcome.errors };
+  const errors = [...manifest.errors, ...outcome.errors];
+  if (errors.length > 0) {
+    return { status: 'failed', fatal: false, message: `${done}; ${errors.length} failed`, counts, errors };
   }
   return { status: 'ok', message: done, counts, errors: [] };
 };

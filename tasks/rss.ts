@@ -7,9 +7,10 @@ import path from 'node:path';
 import type { StepContext, StepFunction } from './context.ts';
 import { mapPool } from './limiter.ts';
 import { formatBytes } from './summary.ts';
-import { writeFileAtomic } from './atomic.ts';
 import { errorMessage, type S3Key, type StepCounts, type StepError, type StepResult } from './types.ts';
-import { manifestPath, mergeFeedEpisodes, readManifest, renumber, serializeManifest, MANIFEST_KEY, type Manifest, type ManifestEpisode } from './manifest.ts';
+import { manifestPath, mergeFeedEpisodes, readManifest, renumber, MANIFEST_KEY, OrphanEpisodeFiles, type Manifest, type ManifestEpisode } from './manifest.ts';
+import { manifestBackupDir, writeManifestWithBackup } from './manifest-store.ts';
+import { manifestBasis } from './manifest-sync.ts';
 import { isSafeFileKey } from './file-key.ts';
 import { identifyEpisodes } from './feed/identity.ts';
 import { ingestFeed, type FeedFetchTuning } from './feed/ingest-feed.ts';
@@ -29,13 +30,30 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
     const podcasts = ctx.site.podcasts.filter((p) => p.status === 'active');
     if (podcasts.length === 0) return { status: 'up-to-date', message: 'no active podcasts', counts: {}, errors: [] };
 
-    // 1. The manifest as pre-sync left it. A broken one is never overwritten.
+    // 1. The manifest as pre-sync reconciled it with the bucket's. Without the bucket's copy
+    // (it could not be read) nothing is added: episodes it holds would be added again.
+    const basis = await manifestBasis(ctx, 'rss');
     const manifestFile = manifestPath(ctx.site.localDir);
     const read = await readManifest(manifestFile);
     if (read.kind === 'invalid') {
-      return { status: 'failed', fatal: true, message: 'episode manifest unreadable', counts: {}, errors: [{ site: ctx.site.id, step: 'rss', subject: MANIFEST_KEY, message: read.reason }] };
+      return { status: 'failed', fatal: true, message: 'episode manifest unreadable', counts: {}, errors: [...basis.errors, { site: ctx.site.id, step: 'rss', subject: MANIFEST_KEY, message: read.reason }] };
     }
     const manifest = read.manifest;
+    if (basis.basis.kind === 'unavailable') {
+      const listing = folderListing(ctx.site.localDir);
+      const active = new Set(podcasts.map((p) => p.id));
+      const downloads = await downloadMissing(ctx, manifest, active, listing, tuning);
+      return {
+        status: 'failed',
+        fatal: false,
+        message: `no new episodes added: the bucket's manifest could not be read${downloads.files > 0 ? `; ${downloads.files} audio files of known episodes downloaded` : ''}`,
+        counts: { episodesAdded: 0, audioDownloaded: downloads.files, audioBytes: downloads.bytes },
+        errors: [...basis.errors, ...downloads.errors],
+      };
+    }
+    // Episode files no manifest entry names (a lost manifest): feed items adopt them.
+    const listing = folderListing(ctx.site.localDir);
+    const orphans = await orphanFiles(ctx, podcasts.map((p) => p.id), manifest, listing);
 
     // 2. Feeds: fetch and parse concurrently, merge in config order (stable numbering).
     const cacheFile = validatorsCachePath(ctx.options.localRoot, ctx.site.id);
@@ -45,9 +63,10 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
     const configured = new Set(ctx.site.podcasts.map((p) => p.url));
     for (const url of Object.keys(cache)) if (!configured.has(url)) delete cache[url];
     const outcomes = await mapPool(podcasts, FEED_CONCURRENCY, (podcast) => ingestFeed(ctx, podcast, cache, tuning.fetch));
-    const errors: StepError[] = [];
+    const errors: StepError[] = [...basis.errors];
     let snapshots = 0;
     let episodesAdded = 0;
+    let adopted = 0;
     for (const outcome of outcomes) {
       if (outcome.kind === 'failed') {
         errors.push(outcome.error);
@@ -59,8 +78,10 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
       for (const warning of feed.warnings) ctx.log.warn(`${podcast.id}: ${warning}`);
       const { episodes, duplicates } = identifyEpisodes(feed.episodes);
       for (const d of duplicates) ctx.log.debug(`${podcast.id}: "${d.title}" is listed twice in the feed; counted once`);
-      const merged = mergeFeedEpisodes(manifest, podcast.id, episodes, Date.now());
+      const merged = mergeFeedEpisodes(manifest, podcast.id, episodes, Date.now(), orphans);
       episodesAdded += merged.added.length;
+      adopted += merged.adopted.length;
+      if (merged.adopted.length > 0) ctx.log.info(`${podcast.id}: ${merged.adopted.length} episodes adopted with their existing files (no download)`);
       // A first run over a long back catalogue would print hundreds of lines: summarise it.
       const detail = merged.added.length > 5 ? ctx.log.debug.bind(ctx.log) : ctx.log.info.bind(ctx.log);
       if (merged.added.length > 5) ctx.log.info(`${podcast.id}: ${merged.added.length} new episodes`);
@@ -72,9 +93,16 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
     if (episodesAdded > 0 || renumbered) {
       manifest.lastUpdated = new Date().toISOString();
       await ctx.effect({ kind: 'write', target: MANIFEST_KEY, reason: `${episodesAdded} new episodes` }, async () => {
-        await writeFileAtomic(manifestFile, serializeManifest(manifest));
+        await writeManifestWithBackup(manifestFile, manifest, manifestBackupDir(ctx.options.localRoot, ctx.site.id));
         ctx.state.createdThisRun.add(MANIFEST_KEY as S3Key);
       });
+    }
+    const unmatched = orphans.unclaimed();
+    if (unmatched.length > 0) {
+      // Worth a warning when this run rebuilt or adopted (a lost manifest); otherwise these are
+      // superseded downloads, known and harmless.
+      const report = adopted > 0 || basis.basis.kind === 'absent' ? ctx.log.warn.bind(ctx.log) : ctx.log.debug.bind(ctx.log);
+      report(`${unmatched.length} episode file key${unmatched.length === 1 ? '' : 's'} on disk or in the bucket belong to no manifest episode and match no feed item: ${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', ...' : ''}`);
     }
     if (JSON.stringify(cache) !== cacheBefore) {
       await ctx.effect({ kind: 'write', target: path.relative(ctx.options.localRoot, cacheFile), reason: 'remember feed validators (ETag/Last-Modified)' }, () =>
@@ -84,16 +112,15 @@ export function createRssStep(tuning: RssTuning = {}): StepFunction {
 
     // 4. Audio for every episode of an active podcast that is missing locally.
     const active = new Set(podcasts.map((p) => p.id));
-    const listing = folderListing(ctx.site.localDir);
     await removeStaleResumeFiles(ctx, active, manifest, listing);
     const downloads = await downloadMissing(ctx, manifest, active, listing, tuning);
     errors.push(...downloads.errors);
 
-    const counts: StepCounts = { episodesAdded, audioDownloaded: downloads.files, audioBytes: downloads.bytes };
+    const counts: StepCounts = { episodesAdded, audioDownloaded: downloads.files, audioBytes: downloads.bytes, ...(adopted > 0 ? { episodesAdopted: adopted } : {}) };
     const failedFeeds = outcomes.filter((o) => o.kind === 'failed').length;
     const parts = [
       `${podcasts.length} feed${podcasts.length === 1 ? '' : 's'}`,
-      `${episodesAdded} new episode${episodesAdded === 1 ? '' : 's'}`,
+      `${episodesAdded} new episode${episodesAdded === 1 ? '' : 's'}${adopted > 0 ? ` (${adopted} adopted with their existing files)` : ''}`,
       `${downloads.files} audio file${downloads.files === 1 ? '' : 's'} downloaded`,
       ...(failedFeeds > 0 ? [`${failedFeeds} feed${failedFeeds === 1 ? '' : 's'} failed`] : []),
       ...(downloads.errors.length > 0 ? [`${downloads.errors.length} download${downloads.errors.length === 1 ? '' : 's'} failed`] : []),
@@ -126,6 +153,17 @@ function folderListing(localDir: string): (folder: string, podcastId: string) =>
   };
 }
 type FolderListing = ReturnType<typeof folderListing>;
+
+/** Episode files no manifest entry names, locally or in the bucket's listing (when this run took one). */
+async function orphanFiles(ctx: StepContext, podcastIds: string[], manifest: Manifest, listing: FolderListing): Promise<OrphanEpisodeFiles> {
+  const keys: string[] = (ctx.state.bucketListing ?? []).map((f) => f.key);
+  for (const podcastId of podcastIds) {
+    for (const folder of ['audio', 'transcripts', 'search-entries']) {
+      for (const name of await listing(folder, podcastId)) keys.push(`${folder}/${podcastId}/${name}`);
+    }
+  }
+  return new OrphanEpisodeFiles(keys, manifest);
+}
 
 export function audioKey(episode: Pick<ManifestEpisode, 'podcastId' | 'fileKey'>): S3Key {
   return `audio/${episode.podcastId}/${episode.fileKey}.mp3` as S3Key;

@@ -30,6 +30,8 @@ export interface TransferCount {
 /** Counts a step may report; every field optional so each step fills what it knows. */
 export interface StepCounts {
   episodesAdded?: number;
+  /** Of episodesAdded, those whose files already existed (a lost manifest rebuilt): nothing downloaded. */
+  episodesAdopted?: number;
   audioDownloaded?: number;
   audioBytes?: number;
   transcriptsMade?: number;

@@ -5,12 +5,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { PROJECT_ROOT, runCli, startCli } from './helpers/cli.ts';
+import { runCli, startCli } from './helpers/cli.ts';
+import { FIXTURES } from './helpers/fixtures.ts';
 import { startFeedServer } from './helpers/feed-server.ts';
 import { makeSite, rssXml } from './helpers/rss-rig.ts';
 import { tempDir } from './helpers/temp.ts';
 
-const BAD = path.resolve(PROJECT_ROOT, '../shared/corpus/bad');
+const BAD = path.join(FIXTURES, 'bad');
+/** Sync folders without episode-manifest: rss works from the local manifest, no bucket needed. */
+const LOCAL_MANIFEST = '--sync-folders=audio,transcripts,rss';
 
 test('run --only=rss: a good and a hostile feed; the good one is ingested, the run exits 1 naming the bad one', async (t) => {
   const server = await startFeedServer(t);
@@ -22,7 +25,8 @@ test('run --only=rss: a good and a hostile feed; the good one is ingested, the r
     { id: 'good', url: server.url('/good.xml') },
     { id: 'hostile', url: server.url('/xxe.xml') },
   ]);
-  const result = await runCli(['run', '--only=rss', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--renderer=plain'], { timeoutMs: 60_000 });
+  // No bucket here: the manifest is this machine's alone (not a synced folder).
+  const result = await runCli(['run', '--only=rss', LOCAL_MANIFEST, `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--renderer=plain'], { timeoutMs: 60_000 });
   assert.equal(result.code, 1, result.stdout + result.stderr);
   assert.match(result.stdout, /hostile.*xxe\.xml.*DOCTYPE declaration refused/);
   const audio = await readdir(path.join(site.localDir, 'audio/good'));
@@ -39,7 +43,7 @@ test('SIGKILL during a download, then a rerun: the file is complete, resumed wit
   server.set('/feed.xml', { body: rssXml('Long', [{ title: 'Long one', guid: 'long', pubDate: '2024-06-01T00:00:00Z', url: server.url('/audio/long.mp3') }]), etag: '"f1"' });
   const dir = await tempDir(t);
   const { sitesRoot, localRoot, site } = await makeSite(dir, 'killsite', [{ id: 'pod', url: server.url('/feed.xml') }]);
-  const args = ['run', '--only=rss', `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--renderer=plain'];
+  const args = ['run', '--only=rss', LOCAL_MANIFEST, `--sites-root=${sitesRoot}`, `--local-root=${localRoot}`, '--renderer=plain'];
   const audioDir = path.join(site.localDir, 'audio/pod');
 
   const cli = startCli(args, { timeoutMs: 60_000 });
@@ -77,7 +81,7 @@ test('SIGKILL during a download, then a rerun: the file is complete, resumed wit
 });
 
 test('feed command: prints every audio episode with identity and file key; a broken feed exits 1', async (t) => {
-  const feeds = path.resolve(PROJECT_ROOT, '../shared/corpus/feeds');
+  const feeds = path.join(FIXTURES, 'feeds');
   const json = await runCli(['feed', path.join(feeds, 'mookstudy-nihon-no-rekishi.xml'), '--json', '--at=1700000000000']);
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout);

@@ -175,7 +175,7 @@ test('live tree in a terminal: a failed site is marked ✖ and a good one ✔, e
   await writeFile(path.join(root, 'local', '.ingest.lock'), JSON.stringify({ pid: 2147483646, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', command: 'run' }));
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   // Straight from the sources (npx tsx Taskfile.ts), the way the README also allows.
-  const command = [process.execPath, '--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), 'run', '--only=rss', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`];
+  const command = [process.execPath, '--import', TSX_LOADER, path.join(PROJECT_ROOT, 'Taskfile.ts'), 'run', '--only=rss', '--sync-folders=audio,rss', `--sites-root=${sitesRoot}`, `--local-root=${path.join(root, 'local')}`];
   // `script` gives the run a real terminal (100x30), as an operator's shell would.
   const r = spawnSync('script', ['-qec', `stty cols 100 rows 30; ${command.map(quote).join(' ')}`, '/dev/null'], {
     cwd: root,

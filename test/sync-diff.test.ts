@@ -118,7 +118,8 @@ test('diffListings merges unsorted listings into four sorted sets; planTransfers
     ['episode-manifest/full-episode-manifest.json', 'size', 'bucket'],
     ['rss/feed.xml', 'size', 'local'],
   ]);
-  assert.deepEqual(planTransfers(diff, 'download').map((t) => t.key), ['audio/p/z.mp3', 'episode-manifest/full-episode-manifest.json']);
+  // The manifest is merged (tasks/manifest-sync.ts), never transferred as a file that wins.
+  assert.deepEqual(planTransfers(diff, 'download').map((t) => t.key), ['audio/p/z.mp3']);
   assert.deepEqual(planTransfers(diff, 'upload').map((t) => [t.key, t.size]), [['rss/feed.xml', 7], ['transcripts/p/b.srt', 3]]);
   const byFolder = countByFolder(diff, FOLDERS);
   assert.deepEqual(byFolder.audio, { localOnly: 0, s3Only: 1, consistent: 1, conflicts: 0 });

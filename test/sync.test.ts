@@ -9,6 +9,7 @@ import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { runCli } from './helpers/cli.ts';
 import { siteConfig, writeSite } from './helpers/sites.ts';
 import { bytes, md5, sameFiles, syncRig, type Summary } from './helpers/sync-rig.ts';
+import { fileDigests } from './helpers/data.ts';
 
 const MB = 1024 * 1024;
 
@@ -108,7 +109,7 @@ test('3. mixed: differences both ways and conflicts of every kind are resolved n
   const bucketSide: Record<string, string> = {
     'audio/p/only-bucket.mp3': 'bucket audio',
     'rss/feed.xml': '<rss>same</rss>',
-    'episode-manifest/full-episode-manifest.json': '{"episodes":[1,2,3]}', // size conflict, bucket newer
+    'search-index/index.msp': 'bucket index', // size conflict, bucket newer
     'search-entries/p/a.json': '[1]', // size conflict, local newer
     'transcripts/p/a.srt': 'HELLO WORLD', // same size, bucket newer
     'transcripts/p/d.srt': 'xyz uvw', // same size, local newer
@@ -116,7 +117,7 @@ test('3. mixed: differences both ways and conflicts of every kind are resolved n
   for (const [key, body] of Object.entries(bucketSide)) await rig.put(key, body);
   await rig.writeLocal('transcripts/p/only-local.srt', 'local transcript');
   await rig.writeLocal('rss/feed.xml', '<rss>same</rss>');
-  await rig.writeLocal('episode-manifest/full-episode-manifest.json', '{"episodes":[]}', old);
+  await rig.writeLocal('search-index/index.msp', 'old', old);
   await rig.writeLocal('search-entries/p/a.json', '[1, 2, 3]', future);
   await rig.writeLocal('transcripts/p/a.srt', 'hello world', old);
   await rig.writeLocal('transcripts/p/d.srt', 'abc def', future);
@@ -132,8 +133,8 @@ test('3. mixed: differences both ways and conflicts of every kind are resolved n
   assert.deepEqual(
     json.conflicts.map((c: { key: string; reason: string; newer: string }) => [c.key, c.reason, c.newer]),
     [
-      ['episode-manifest/full-episode-manifest.json', 'size', 'bucket'],
       ['search-entries/p/a.json', 'size', 'local'],
+      ['search-index/index.msp', 'size', 'bucket'],
       ['transcripts/p/a.srt', 'checksum', 'bucket'],
       ['transcripts/p/d.srt', 'checksum', 'local'],
     ],
@@ -148,7 +149,7 @@ test('3. mixed: differences both ways and conflicts of every kind are resolved n
   // A dry run plans the same transfers and changes nothing.
   const dry = await rig.run(['--dry-run']);
   assert.equal(dry.code, 0, dry.stdout);
-  assert.match(dry.stdout, /would download s3:\/\/alpha-browse-dot-show\/transcripts\/p\/a\.srt \(conflict \(same size, MD5/);
+  assert.match(dry.stdout, /would download s3:\/\/alpha-browse-dot-show\/transcripts\/p\/a\.srt \(conflict \(no record of the last sync; same size, MD5/);
   assert.match(dry.stdout, /would upload s3:\/\/alpha-browse-dot-show\/transcripts\/p\/only-local\.srt \(missing in the bucket\)/);
   assert.equal(rig.objectRequests(before).length, 0, 'the dry run transfers nothing');
 
@@ -157,19 +158,28 @@ test('3. mixed: differences both ways and conflicts of every kind are resolved n
   const local = await rig.localFiles();
   const bucket = await rig.bucketFiles();
   assert.deepEqual(sameFiles(local, bucket), { onlyLocal: [], onlyBucket: [], different: [] });
-  assert.equal(local.get('episode-manifest/full-episode-manifest.json'), md5('{"episodes":[1,2,3]}'), 'bucket newer: downloaded');
+  assert.equal(local.get('search-index/index.msp'), md5('bucket index'), 'bucket newer: downloaded');
   assert.equal(local.get('transcripts/p/a.srt'), md5('HELLO WORLD'), 'same-size change, bucket newer: downloaded');
   assert.equal(bucket.get('search-entries/p/a.json'), md5('[1, 2, 3]'), 'local newer: uploaded');
   assert.equal(bucket.get('transcripts/p/d.srt'), md5('abc def'), 'same-size change, local newer: uploaded');
-  // Every conflict is reported with its reason and what was done about it.
-  assert.match(r.stdout, /WARN .*\[pre-sync\] episode-manifest\/full-episode-manifest\.json: conflict \(size .*bucket newer\): bucket wins/);
-  assert.match(r.stdout, /WARN .*\[pre-sync\] transcripts\/p\/a\.srt: conflict \(same size, MD5 .*bucket newer\): bucket wins/);
-  assert.match(r.stdout, /WARN .*\[upload\] search-entries\/p\/a\.json: conflict \(size .*local newer\): local wins/);
-  assert.match(r.stdout, /WARN .*\[upload\] transcripts\/p\/d\.srt: conflict \(same size, MD5 .*local newer\): local wins/);
+  // Every conflict is reported once, with its reason, what was kept and where the other copy went.
+  const escape = (text: string) => text.replace(/[./()]/g, '\\$&');
+  const resolved = (step: string, key: string, why: string, side: 'local' | 'bucket') =>
+    new RegExp(
+      `WARN .*\\[${step}\\] ${escape(key)}: conflict \\(no record of the last sync; ${why}\\): ${side === 'local' ? 'bucket' : 'local'} wins; ` +
+        `the ${side === 'local' ? 'local' : "bucket's"} copy is kept as \\.conflicts/alpha/${escape(key)}\\.${side}-\\d{8}T\\d{9}Z`,
+    );
+  assert.match(r.stdout, resolved('pre-sync', 'search-index/index.msp', 'size .*bucket newer', 'local'));
+  assert.match(r.stdout, resolved('pre-sync', 'transcripts/p/a.srt', 'same size, MD5 .*bucket newer', 'local'));
+  assert.match(r.stdout, resolved('upload', 'search-entries/p/a.json', 'size .*local newer', 'bucket'));
+  assert.match(r.stdout, resolved('upload', 'transcripts/p/d.srt', 'same size, MD5 .*local newer', 'bucket'));
+  assert.equal(r.stdout.match(/WARN .*conflict/g)?.length, 4, 'each conflict once');
+  const conflicts = await fileDigests(path.join(rig.localRoot, '.conflicts', 'alpha'));
+  assert.deepEqual([...conflicts.values()].sort(), [md5('hello world'), md5('old'), md5('[1]'), md5('xyz uvw')].sort(), 'the losing copies, byte for byte');
   assert.equal(step(r.summary, 'consistency').counts.conflicts, 2, 'after pre-sync, the two local-newer conflicts remain for upload');
   assert.deepEqual(step(r.summary, 'pre-sync').counts.downloaded, {
     audio: { files: 1, bytes: 12 },
-    'episode-manifest': { files: 1, bytes: 20 },
+    'search-index': { files: 1, bytes: 12 },
     transcripts: { files: 1, bytes: 11 },
   });
   assert.deepEqual(step(r.summary, 'upload').counts.uploaded, {

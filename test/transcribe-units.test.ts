@@ -13,7 +13,8 @@ import { parseSrt, formatSrt } from '../tasks/srt.ts';
 import { planChunks, parseSilences, type Chunk } from '../tasks/transcribe/chunks.ts';
 import { dropRepeatedWords, mergeChunkTranscripts, normalizeCues, validateCues } from '../tasks/transcribe/merge.ts';
 import { applySpelling, loadSpellingRules } from '../tasks/transcribe/spelling.ts';
-import { planTranscription, splitFileKey } from '../tasks/transcribe/plan.ts';
+import { planTranscription } from '../tasks/transcribe/plan.ts';
+import { splitFileKey } from '../tasks/manifest.ts';
 import { ProgressTracker, formatSeconds } from '../tasks/transcribe/progress.ts';
 import { ensureNamedModel, parseModelSpec } from '../tasks/toolchain/whisper-models.ts';
 import { TEST_SHAPE, writeRandomModel } from '../tasks/toolchain/ggml-model.ts';
@@ -200,7 +201,12 @@ describe('what to transcribe', () => {
     await mkdir(path.join(site, 'episode-manifest'));
     await writeFile(
       path.join(site, 'episode-manifest', 'full-episode-manifest.json'),
-      JSON.stringify({ episodes: [{ podcastId: 'pod', fileKey: '2024-01-01_Ep--1700000009999' }, { podcastId: 'other', fileKey: '2023-05-05_legacy-title--1800000000000' }] }),
+      JSON.stringify({
+        episodes: [
+          { podcastId: 'pod', fileKey: '2024-01-01_Ep--1700000009999', publishedAt: '2024-01-01T00:00:00Z' },
+          { podcastId: 'other', fileKey: '2023-05-05_legacy-title--1800000000000', publishedAt: '2023-05-05T00:00:00Z' },
+        ],
+      }),
     );
     const plan = await planTranscription(site);
     assert.deepEqual(plan.todo.map((i) => i.srtKey), ['transcripts/pod/2023-05-05_legacy-title.srt', 'transcripts/pod/2024-01-01_Ep--1700000009999.srt']);

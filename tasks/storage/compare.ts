@@ -30,7 +30,12 @@ export async function compareWithListing(input: CompareInput): Promise<Compariso
   const scanned = input.scanned ?? (await scanLocal(input.localDir, input.folders, input.cache));
   const local = await hashWhereNeeded(scanned, input.listing, input.cache, input.signal, input.log);
   input.cache.retainOnly(new Set(local.map((f) => f.key)), input.folders);
-  return { local, diff: diffListings(local, input.listing) };
+  const diff = diffListings(local, input.listing);
+  // Both sides agree on these versions now: the point a later change is measured from.
+  for (const { local: l, remote: r } of diff.consistent) {
+    if (r.etag !== undefined && l.knownEtag !== r.etag) input.cache.remember(l.key, { size: l.size, mtimeMs: l.mtimeMs, md5: l.md5, etag: r.etag });
+  }
+  return { local, diff };
 }
 
 /**

@@ -6,6 +6,7 @@ import type { StoredFile } from '../context.ts';
 import type { S3Key } from '../types.ts';
 import { formatBytes } from '../summary.ts';
 import { topFolder } from './ignore.ts';
+import { MANIFEST_KEY } from '../manifest.ts';
 
 /** A scanned local file. */
 export interface LocalFile extends StoredFile {
@@ -15,11 +16,21 @@ export interface LocalFile extends StoredFile {
   mtimeMs: number;
   /** The bucket's ETag for exactly this version when it was last transferred (hash cache). */
   knownEtag?: string;
+  /** The bucket's ETag when both sides last agreed, for whatever local version (hash cache). */
+  lastEtag?: string;
 }
 
 export type ConflictReason = 'size' | 'checksum';
 /** Which side changed last. S3 times have one-second resolution: within it, `same`. */
 export type Newer = 'local' | 'bucket' | 'same';
+/**
+ * Which side changed since both last agreed (the hash cache's record): one side alone is a
+ * routine update (the runner rewrote a file on purpose, or another machine did), both sides
+ * (or no record) a real conflict.
+ */
+export type Changed = 'local' | 'bucket' | 'both' | 'unknown';
+/** MD5 of zero bytes. */
+export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
 export type Comparison =
   | { kind: 'local-only'; key: S3Key; local: LocalFile }
@@ -34,6 +45,9 @@ export interface Conflict {
   remote: StoredFile;
   reason: ConflictReason;
   newer: Newer;
+  changed: Changed;
+  /** The side holding an empty copy while the other is not empty (a damaged copy, never the winner). */
+  empty?: 'local' | 'bucket';
   /** "size 12 B locally, 15 B in the bucket; bucket newer" */
   detail: string;
 }
@@ -65,6 +79,18 @@ export function newerSide(local: StoredFile, remote: StoredFile): Newer {
   return l > r ? 'local' : r > l ? 'bucket' : 'same';
 }
 
+/** Which side moved away from the last version both agreed on. */
+export function changedSide(local: LocalFile, remote: StoredFile): Changed {
+  const agreed = local.lastEtag;
+  if (agreed === undefined) return 'unknown';
+  const localChanged = local.knownEtag !== agreed;
+  const bucketChanged = remote.etag !== agreed;
+  if (localChanged && bucketChanged) return 'both';
+  if (localChanged) return 'local';
+  if (bucketChanged) return 'bucket';
+  return 'unknown';
+}
+
 /** Compare one key's two sides. Same size and (where known) same checksum = consistent. */
 export function compareFile(local: LocalFile | undefined, remote: StoredFile | undefined): Comparison {
   if (local && !remote) return { kind: 'local-only', key: local.key, local };
@@ -74,7 +100,8 @@ export function compareFile(local: LocalFile | undefined, remote: StoredFile | u
   const conflict = (reason: ConflictReason, what: string): Conflict => {
     const newer = newerSide(local, remote);
     const side = newer === 'same' ? 'same modification time' : `${newer} newer`;
-    return { kind: 'conflict', key, local, remote, reason, newer, detail: `${what}; ${side}` };
+    const empty = remote.size === 0 && local.size > 0 ? 'bucket' : local.size === 0 && remote.size > 0 ? 'local' : undefined;
+    return { kind: 'conflict', key, local, remote, reason, newer, changed: changedSide(local, remote), ...(empty ? { empty } : {}), detail: `${what}; ${side}` };
   };
   if (local.size !== remote.size) {
     return conflict('size', `size ${formatBytes(local.size)} locally, ${formatBytes(remote.size)} in the bucket`);
@@ -171,19 +198,32 @@ export function needsTransfer(c: Comparison, direction: Direction): Decision {
     case 'local-only':
       return direction === 'upload' ? { transfer: true, reason: 'missing in the bucket' } : { transfer: false, reason: 'only local' };
     case 'conflict': {
-      const bucketWins = c.newer !== 'local';
+      const verdict = conflictVerdict(c);
+      const bucketWins = verdict.winner === 'bucket';
       if (direction === 'download') {
-        return bucketWins
-          ? { transfer: true, reason: `conflict (${c.detail}): bucket wins` }
-          : { transfer: false, reason: `conflict (${c.detail}): local wins, left for upload` };
+        return bucketWins ? { transfer: true, reason: `${verdict.why}: bucket wins` } : { transfer: false, reason: `${verdict.why}: local wins, left for upload` };
       }
-      return bucketWins
-        ? { transfer: false, reason: `conflict (${c.detail}): bucket wins, left for pre-sync` }
-        : { transfer: true, reason: `conflict (${c.detail}): local wins` };
+      return bucketWins ? { transfer: false, reason: `${verdict.why}: bucket wins, left for pre-sync` } : { transfer: true, reason: `${verdict.why}: local wins` };
     }
     default:
       return unreachableComparison(c);
   }
+}
+
+/**
+ * Who wins a conflict, and whether it is a real one. An empty copy never replaces a non-empty
+ * one (a server that stored a cut-off upload as an empty object; a damaged local file). A side
+ * that alone changed since both last agreed wins: a routine update. Otherwise (both changed,
+ * or no record) the newer side wins, and the loser's copy is kept (tasks/storage/conflicts.ts).
+ */
+export function conflictVerdict(c: Conflict): { winner: 'local' | 'bucket'; routine: boolean; why: string } {
+  if (c.empty === 'bucket') return { winner: 'local', routine: false, why: `the bucket's copy is empty (${c.detail})` };
+  if (c.empty === 'local') return { winner: 'bucket', routine: false, why: `the local copy is empty (${c.detail})` };
+  if (c.changed === 'local') return { winner: 'local', routine: true, why: 'changed locally since the last sync' };
+  if (c.changed === 'bucket') return { winner: 'bucket', routine: true, why: 'changed in the bucket since the last sync' };
+  const both = c.changed === 'both' ? 'both sides changed since the last sync' : 'no record of the last sync';
+  // A tie within S3's one-second resolution goes to the bucket: the copy every machine sees.
+  return { winner: c.newer === 'local' ? 'local' : 'bucket', routine: false, why: `conflict (${both}; ${c.detail})` };
 }
 
 export interface PlannedTransfer {
@@ -192,6 +232,8 @@ export interface PlannedTransfer {
   reason: string;
   local?: LocalFile;
   remote?: StoredFile;
+  /** A real conflict: the losing side's copy is kept before it is replaced. */
+  keepLoser?: boolean;
 }
 
 /** The transfers one direction needs, with their reasons, in key order. */
@@ -203,12 +245,15 @@ export function planTransfers(diff: SyncDiff, direction: Direction): PlannedTran
   ];
   const planned: PlannedTransfer[] = [];
   for (const c of comparisons) {
+    // Merged, never transferred as a file (tasks/manifest-sync.ts).
+    if (c.key === MANIFEST_KEY) continue;
     const decision = needsTransfer(c, direction);
     if (!decision.transfer) continue;
     const local = c.kind === 's3-only' ? undefined : c.local;
     const remote = c.kind === 'local-only' ? undefined : c.remote;
     const size = direction === 'download' ? remote!.size : local!.size;
-    planned.push({ key: c.key, size, reason: decision.reason, local, remote });
+    const keepLoser = c.kind === 'conflict' && !conflictVerdict(c).routine && c.empty === undefined;
+    planned.push({ key: c.key, size, reason: decision.reason, local, remote, ...(keepLoser ? { keepLoser } : {}) });
   }
   planned.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return planned;

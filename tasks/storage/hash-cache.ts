@@ -62,6 +62,14 @@ export class HashCache {
     return entry && entry.size === size && entry.mtimeMs === mtimeMs ? entry : undefined;
   }
 
+  /**
+   * The bucket ETag recorded at the key's last transfer or equal comparison, whatever local
+   * version it was recorded for: the point both sides last agreed on (routine change vs conflict).
+   */
+  lastEtag(key: string): string | undefined {
+    return this.entries.get(key)?.etag;
+  }
+
   /** Record what is known about this version; an etag recorded for it is kept when only the md5 is new. */
   remember(key: string, entry: CacheEntry): void {
     const previous = this.lookup(key, entry.size, entry.mtimeMs);

@@ -48,6 +48,7 @@ export async function scanLocal(localDir: string, folders: readonly string[], ca
       mtimeMs: info.mtimeMs,
       md5: cached?.md5,
       knownEtag: cached?.etag,
+      lastEtag: cache?.lastEtag(candidate.key),
     };
   });
   const present = files.filter((f): f is LocalFile => f !== undefined);

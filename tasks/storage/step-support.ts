@@ -7,7 +7,7 @@ import type { StepContext, StoredFile } from '../context.ts';
 import type { StepName, StepResult } from '../types.ts';
 import type { Conflict, Direction, LocalFile, SyncDiff } from './diff.ts';
 import { compareWithListing } from './compare.ts';
-import { needsTransfer } from './diff.ts';
+import { conflictVerdict, needsTransfer } from './diff.ts';
 import { describeError, errorCode } from '../aws/errors.ts';
 import { HashCache, hashCachePath } from './hash-cache.ts';
 import { listBucket } from './listing.ts';
@@ -64,18 +64,20 @@ export async function saveCache(ctx: StepContext, cache: HashCache): Promise<voi
 }
 
 /**
- * Conflict log lines. A transferring step warns about the conflicts it resolves (with the
- * reason and the winner); the consistency report warns about every conflict it still sees.
- * So each conflict is reported at least once, whichever steps run.
+ * Conflict log lines, one per conflict over the whole run: the step that resolves a real
+ * conflict warns (a transfer that keeps the loser's copy says where it went); routine updates,
+ * and conflicts left for the other direction, are debug lines. The consistency report counts them.
  */
 export function logConflicts(ctx: StepContext, conflicts: readonly Conflict[], direction: Direction | 'report'): void {
   for (const conflict of conflicts) {
     if (direction === 'report') {
-      ctx.log.warn(`conflict ${conflict.key}: ${conflict.detail}`);
+      ctx.log.debug(`conflict ${conflict.key}: ${conflict.detail}`);
       continue;
     }
     const decision = needsTransfer(conflict, direction);
-    if (decision.transfer) ctx.log.warn(`${conflict.key}: ${decision.reason}`);
+    const verdict = conflictVerdict(conflict);
+    const keepsLoser = decision.transfer && !verdict.routine && conflict.empty === undefined;
+    if (decision.transfer && !verdict.routine && !keepsLoser) ctx.log.warn(`${conflict.key}: ${decision.reason}`);
     else ctx.log.debug(`${conflict.key}: ${decision.reason}`);
   }
 }

@@ -2,10 +2,11 @@
 // transcripts/<podcastId>/<fileKey>.srt, except an older download of an episode whose newer
 // download the manifest lists (same key before "--", larger "--<ms>" suffix): transcribing the
 // stale audio would waste an hour of CPU on a file the site no longer links.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { S3Key } from '../types.ts';
 import { isTemporaryName } from '../atomic.ts';
+import { manifestPath, readManifest, splitFileKey } from '../manifest.ts';
 
 export interface TranscriptionItem {
   podcastId: string;
@@ -24,26 +25,13 @@ export interface TranscriptionPlan {
   superseded: { audioKey: S3Key; newerFileKey: string }[];
 }
 
-const MANIFEST = 'episode-manifest/full-episode-manifest.json';
-
-/** "2024-07-25_Title--1721921400000" -> { stem: "2024-07-25_Title", ms: 1721921400000 }; legacy keys have no ms. */
-export function splitFileKey(fileKey: string): { stem: string; ms?: number } {
-  const match = /^(.*)--(\d{13})$/.exec(fileKey);
-  return match ? { stem: match[1]!, ms: Number(match[2]) } : { stem: fileKey };
-}
-
 /** Newest download per podcast + key stem, from the manifest's episodes (missing or unreadable manifest: none). */
 export async function newestDownloads(siteDir: string): Promise<Map<string, { fileKey: string; ms: number }>> {
   const newest = new Map<string, { fileKey: string; ms: number }>();
-  let episodes: unknown;
-  try {
-    episodes = (JSON.parse(await readFile(path.join(siteDir, MANIFEST), 'utf8')) as { episodes?: unknown }).episodes;
-  } catch {
-    return newest; // no manifest (or one the rss step will report): transcribe everything
-  }
-  if (!Array.isArray(episodes)) return newest;
-  for (const episode of episodes as { podcastId?: unknown; fileKey?: unknown }[]) {
-    if (typeof episode?.podcastId !== 'string' || typeof episode.fileKey !== 'string') continue;
+  // No manifest (or one the rss step reports): transcribe everything.
+  const read = await readManifest(manifestPath(siteDir));
+  if (read.kind !== 'ok') return newest;
+  for (const episode of read.manifest.episodes) {
     const { stem, ms } = splitFileKey(episode.fileKey);
     if (ms === undefined) continue;
     const id = `${episode.podcastId}/${stem}`;

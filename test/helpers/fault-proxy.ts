@@ -6,9 +6,15 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
+import { seededRandom } from './random.ts';
 
-export type FaultKind = 'http500' | 'http503' | 'reset' | 'stall' | 'cut-body';
+/**
+ * `empty-put`: the server receives the PUT's headers but no body and stores an empty object
+ * (as a server frozen mid-upload did), and the client gets a 500. Only chosen on purpose.
+ */
+export type FaultKind = 'http500' | 'http503' | 'reset' | 'stall' | 'cut-body' | 'empty-put';
 export const ALL_FAULTS: FaultKind[] = ['http500', 'http503', 'reset', 'stall', 'cut-body'];
+const EVERY_FAULT: FaultKind[] = [...ALL_FAULTS, 'empty-put'];
 
 export interface ProxiedRequest {
   method: string;
@@ -28,6 +34,8 @@ export interface FaultProxyOptions {
   bytesPerSecond?: number;
   /** Which requests may get a fault (default: all). */
   eligible?: (request: ProxiedRequest) => boolean;
+  /** Hold a request (before any fault or forwarding) until the returned promise settles. */
+  hold?: (request: ProxiedRequest) => Promise<void> | undefined;
   /** Faults given, in order, to the first eligible requests (so every kind is sure to occur). */
   firstFaults?: FaultKind[];
 }
@@ -41,18 +49,6 @@ export interface FaultProxy {
   /** Change the fault rate or the throttle while running. */
   configure(options: { faultRate?: number; bytesPerSecond?: number }): void;
   stop(): Promise<void>;
-}
-
-/** Small seeded PRNG (mulberry32): reproducible dice without a dependency. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Passes bytes on no faster than `rate()` bytes per second (re-read per slice). */
@@ -87,18 +83,28 @@ function s3Error(res: http.ServerResponse, status: number, code: string): void {
 
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target);
-  const dice = random(options.seed ?? 1);
+  const dice = seededRandom(options.seed ?? 1);
   const kinds = options.kinds ?? ALL_FAULTS;
   let faultRate = options.faultRate ?? 0;
   let bytesPerSecond = options.bytesPerSecond ?? 0;
   const requests: ProxiedRequest[] = [];
   const active = new Set<ProxiedRequest>();
-  const faults = Object.fromEntries(ALL_FAULTS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  const faults = Object.fromEntries(EVERY_FAULT.map((k) => [k, 0])) as Record<FaultKind, number>;
   const sockets = new Set<Socket>();
   const forced = [...(options.firstFaults ?? [])];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   const server = http.createServer((req, res) => {
+    const held = options.hold?.({ method: req.method ?? 'GET', url: req.url ?? '/' });
+    if (held) {
+      req.pause();
+      void held.then(() => handle(req, res));
+      return;
+    }
+    handle(req, res);
+  });
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const record: ProxiedRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
     requests.push(record);
     active.add(record);
@@ -126,10 +132,23 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         // Read the request, never answer: only the client's own timeout ends this.
         req.resume();
         return;
+      case 'empty-put': {
+        req.resume();
+        const headers: http.OutgoingHttpHeaders = { ...req.headers, 'content-length': '0' };
+        delete headers['content-md5'];
+        const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent });
+        upstream.on('error', () => s3Error(res, 500, 'InternalError'));
+        upstream.on('response', (response) => {
+          response.resume();
+          s3Error(res, 500, 'InternalError');
+        });
+        upstream.end();
+        return;
+      }
       default:
         forward(req, res, record.fault === 'cut-body');
     }
-  });
+  }
 
   function forward(req: http.IncomingMessage, res: http.ServerResponse, cut: boolean): void {
     const upstream = http.request({

@@ -47,12 +47,22 @@ export interface Summary {
   errors: { site: string; step: string; subject?: string; message: string; code?: string }[];
 }
 
-export async function syncRig(t: TestContext, options: { siteId?: string; proxy?: Omit<FaultProxyOptions, 'target'>; env?: NodeJS.ProcessEnv } = {}): Promise<SyncRig> {
+export interface SyncRigOptions {
+  siteId?: string;
+  proxy?: Omit<FaultProxyOptions, 'target'>;
+  env?: NodeJS.ProcessEnv;
+  /** The site's podcasts (site.config.json includedPodcasts), for runs with rss. */
+  podcasts?: unknown[];
+  /** Use this S3 server (two rigs, one bucket: two machines) instead of starting one. */
+  s3?: LocalS3Server;
+}
+
+export async function syncRig(t: TestContext, options: SyncRigOptions = {}): Promise<SyncRig> {
   const root = await tempDir(t, 'sync-test-');
   const siteId = options.siteId ?? 'alpha';
   const bucket = `${siteId}-browse-dot-show`;
-  const s3 = await startLocalS3({ dir: path.join(root, 's3'), buckets: [bucket], recordRequests: true });
-  t.after(() => s3.stop());
+  const s3 = options.s3 ?? (await startLocalS3({ dir: path.join(root, 's3'), buckets: [bucket], recordRequests: true }));
+  if (!options.s3) t.after(() => s3.stop());
   let proxy: FaultProxy | undefined;
   if (options.proxy) {
     proxy = await startFaultProxy({ ...options.proxy, target: s3.endpoint });
@@ -60,7 +70,7 @@ export async function syncRig(t: TestContext, options: { siteId?: string; proxy?
   }
   const sitesRoot = path.join(root, 'sites');
   const localRoot = path.join(root, 'local');
-  await writeSite(sitesRoot, siteConfig(siteId, { endpoint: proxy?.endpoint ?? s3.endpoint }));
+  await writeSite(sitesRoot, siteConfig(siteId, { endpoint: proxy?.endpoint ?? s3.endpoint, podcasts: options.podcasts }));
   const client = new S3Client({
     region: 'us-east-1',
     endpoint: s3.endpoint,
