@@ -13,8 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server, type RecordedRequest } from '../tasks/local/s3-server.ts';
-import { mapPool } from '../tasks/limiter.ts';
+import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server, type RecordedRequest } from '../tasks/demo/local/s3-server.ts';
+import { mapPool } from '../tasks/platform/limiter.ts';
 import { bytes, fileDigests } from '../test/helpers/data.ts';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

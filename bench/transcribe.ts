@@ -13,10 +13,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { TEST_SHAPE, TINY_SHAPE } from '../tasks/toolchain/ggml-model.ts';
-import { ensureRandomModel } from '../tasks/toolchain/whisper-models.ts';
-import { cachedWhisperCli } from '../tasks/toolchain/whisper-build.ts';
-import { whisperEnv } from '../tasks/transcribe/whisper-run.ts';
+import { TEST_SHAPE, TINY_SHAPE } from '../tasks/engines/transcription/toolchain/ggml-model.ts';
+import { ensureRandomModel } from '../tasks/engines/transcription/toolchain/whisper-models.ts';
+import { cachedWhisperCli } from '../tasks/engines/transcription/toolchain/whisper-build.ts';
+import { whisperEnv } from '../tasks/engines/transcription/whisper-run.ts';
 import { PROJECT_ROOT } from '../test/helpers/cli.ts';
 import { addAudio, CORPUS_AUDIO, localSite } from '../test/helpers/whisper.ts';
 

@@ -5,6 +5,13 @@
 # so and exits 0 (the tests then skip with the same explanation).
 set -eu
 
+# The live-tree golden tests draw the tree in a real terminal: tmux (Debian's package).
+if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null 2>&1 || \
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux >/dev/null; }
+  echo "install-test-services: installed tmux"
+fi
+
 missing=""
 for tool in radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"

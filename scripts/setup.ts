@@ -3,8 +3,8 @@
 // how to do it by hand and the transcribe step reports it, the rest of the runner still works.
 //   npx tsx scripts/setup.ts [--for=demo|test]
 import { parseArgs } from 'node:util';
-import { ensureFfmpeg } from '../tasks/toolchain/ffmpeg.ts';
-import { ensureWhisper } from '../tasks/toolchain/whisper.ts';
+import { ensureFfmpeg } from '../tasks/engines/transcription/toolchain/ffmpeg.ts';
+import { ensureWhisper } from '../tasks/engines/transcription/toolchain/whisper.ts';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 

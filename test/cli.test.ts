@@ -2,10 +2,11 @@
 // parseArgs took; anything else is a one-line usage error (exit 2) naming command and flag.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COMMANDS, FLAGS, HELP, defaultConcurrency, parseCommandLine, UsageError, type Command, type RunFlags } from '../tasks/cli.ts';
-import { SYNC_FOLDERS } from '../tasks/types.ts';
+import { COMMANDS, FLAGS, HELP, defaultConcurrency, parseCommandLine, type Command, type RunFlags } from '../tasks/commands/command-line.ts';
+import { SYNC_FOLDERS } from '../tasks/platform/types.ts';
 import { runCli, type CliResult } from './helpers/cli.ts';
 import { tempDir } from './helpers/temp.ts';
+import { UsageError } from '../tasks/platform/errors.ts';
 
 const ALL_FOLDERS = [...SYNC_FOLDERS];
 const COMMON = { sitesRoot: 'sites', localRoot: 'aws-local-dev/s3', sites: undefined, json: false, verbose: false };

@@ -4,22 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createServer } from 'node:net';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/temp.ts';
+import { freePort } from './helpers/net.ts';
 
 interface Summary {
   exitCode: number;
   sites: { site: string; status: string; steps: { step: string; status: string; counts: Record<string, unknown> }[] }[];
   errors: unknown[];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as import('node:net').AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** path -> "size mtimeMs" for every file under `root`. */

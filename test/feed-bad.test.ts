@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseFeed } from '../tasks/feed/parse.ts';
+import { parseFeed } from '../tasks/engines/feeds/parse.ts';
 import { PROJECT_ROOT } from './helpers/cli.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
 import { startFeedServer } from './helpers/feed-server.ts';
@@ -78,7 +78,7 @@ test('bounded memory and time: the bad corpus plus scaled-up bombs in a 64 MB he
   await writeFile(path.join(dir, 'huge.xml'), `<rss><channel>${'<item><title>x</title></item>'.repeat(1_000_000)}</channel></rss>`);
   const script = `
     import { readFileSync, readdirSync } from 'node:fs';
-    import { parseFeed } from ${JSON.stringify(path.join(PROJECT_ROOT, 'tasks/feed/parse.ts'))};
+    import { parseFeed } from ${JSON.stringify(path.join(PROJECT_ROOT, 'tasks/engines/feeds/parse.ts'))};
     const files = process.argv.slice(1);
     const results = files.map((file) => {
       const started = performance.now();
@@ -133,8 +133,8 @@ test('external entities and DTDs are never fetched or read: the named server get
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.deepEqual(server.requests, []);
   // The parsing modules cannot touch files or the network at all.
-  for (const module of ['parse.ts', 'decode.ts', 'xml-guard.ts', 'dates.ts', 'identity.ts']) {
-    const source = readFileSync(path.join(PROJECT_ROOT, 'tasks/feed', module), 'utf8');
+  for (const module of ['engines/feeds/parse.ts', 'engines/feeds/decode.ts', 'engines/feeds/xml-guard.ts', 'engines/feeds/dates.ts', 'site/episode-identity.ts']) {
+    const source = readFileSync(path.join(PROJECT_ROOT, 'tasks', module), 'utf8');
     assert.doesNotMatch(source, /from 'node:(fs|http|https|net|child_process)/, module);
   }
 });

@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import iconv from 'iconv-lite';
-import { fetchFeed } from '../tasks/feed/fetch.ts';
-import { downloadAudio, resumePaths } from '../tasks/download.ts';
+import { fetchFeed } from '../tasks/engines/feeds/fetch.ts';
+import { downloadAudio, resumePaths } from '../tasks/engines/feeds/audio-download.ts';
 import { startFeedServer } from './helpers/feed-server.ts';
 import { tempDir } from './helpers/temp.ts';
 

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import iconv from 'iconv-lite';
-import { parseFeed } from '../tasks/feed/parse.ts';
-import { parseDuration, parseFeedDate } from '../tasks/feed/dates.ts';
+import { parseFeed } from '../tasks/engines/feeds/parse.ts';
+import { parseDuration, parseFeedDate } from '../tasks/engines/feeds/dates.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
 
 const CORPUS = FIXTURES;

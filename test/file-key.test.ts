@@ -1,16 +1,16 @@
-// DESIGN §3 file keys as a table, including titles from real non-Latin feeds.
+// ARCHITECTURE.md "File layout" file keys as a table, including titles from real non-Latin feeds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { episodeFileKey, fileKeyTitle, FILE_KEY_PATTERN, isSafeFileKey } from '../tasks/file-key.ts';
-import { parseFeed } from '../tasks/feed/parse.ts';
+import { episodeFileKey, fileKeyTitle, FILE_KEY_PATTERN, isSafeFileKey } from '../tasks/site/file-key.ts';
+import { parseFeed } from '../tasks/engines/feeds/parse.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
 
 const AT = 1721921400000;
 const PUBLISHED = new Date('2024-07-25T14:54:00Z');
 
-test('file key title: the DESIGN table', () => {
+test('file key title: the ARCHITECTURE.md table', () => {
   const cases: [string, string][] = [
     ['Simple Episode Title', 'Simple_Episode_Title'],
     ['Café & Crème!', 'Caf_Cr_me'],
@@ -29,7 +29,7 @@ test('file key title: the DESIGN table', () => {
   for (const [title, expected] of cases) assert.equal(fileKeyTitle(title), expected, JSON.stringify(title));
 });
 
-test('file key: date in UTC, 13-digit suffix, the DESIGN example', () => {
+test('file key: date in UTC, 13-digit suffix, the ARCHITECTURE.md example', () => {
   assert.equal(episodeFileKey(PUBLISHED, 'Simple Episode Title', AT), '2024-07-25_Simple_Episode_Title--1721921400000');
   // 23:30 in New York on the 24th is the 25th in UTC.
   assert.equal(episodeFileKey(new Date('2024-07-24T23:30:00-04:00'), 'x', AT), '2024-07-25_x--1721921400000');

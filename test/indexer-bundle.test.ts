@@ -1,4 +1,4 @@
-// The documented Lambda bundle: built with the esbuild command from tasks/indexer/lambda.ts,
+// The documented Lambda bundle: built with the esbuild command from tasks/engines/indexer/lambda.ts,
 // loaded the way the Lambda runtime loads it (a lone index.js, no node_modules, no
 // package.json), and run against a real S3-compatible server.
 import { test } from 'node:test';
@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../tasks/local/s3-server.ts';
+import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../tasks/demo/local/s3-server.ts';
 import { tempDir } from './helpers/temp.ts';
 import { PROJECT_ROOT } from './helpers/cli.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
@@ -19,8 +19,8 @@ const run = promisify(execFile);
 test('the esbuild bundle runs stand-alone as a Lambda handler and indexes the bucket', async (t) => {
   const dir = await tempDir(t);
   const out = path.join(dir, 'lambda', 'index.js');
-  // The command documented in tasks/indexer/lambda.ts, word for word apart from the output path.
-  const documented = (await readFile(path.join(PROJECT_ROOT, 'tasks/indexer/lambda.ts'), 'utf8')).match(/npx (esbuild .*)$/m)![1]!;
+  // The command documented in tasks/engines/indexer/lambda.ts, word for word apart from the output path.
+  const documented = (await readFile(path.join(PROJECT_ROOT, 'tasks/engines/indexer/lambda.ts'), 'utf8')).match(/npx (esbuild .*)$/m)![1]!;
   const args = documented.split(' ').slice(1).map((a) => (a.startsWith('--outfile=') ? `--outfile=${out}` : a));
   await run(path.join(PROJECT_ROOT, 'node_modules/.bin/esbuild'), args, { cwd: PROJECT_ROOT });
 

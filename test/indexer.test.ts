@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../tasks/local/s3-server.ts';
-import { startLocalLambda, type LambdaHandler } from '../tasks/local/lambda-server.ts';
-import { createIndexerHandler } from '../tasks/indexer/indexer.ts';
-import { MANIFEST_KEY } from '../tasks/manifest.ts';
-import { srtToSearchEntries } from '../tasks/indexer/search-entries.ts';
+import { startLocalS3, LOCAL_S3_CREDENTIALS } from '../tasks/demo/local/s3-server.ts';
+import { startLocalLambda, type LambdaHandler } from '../tasks/demo/local/lambda-server.ts';
+import { createIndexerHandler } from '../tasks/engines/indexer/indexer.ts';
+import { MANIFEST_KEY } from '../tasks/site/manifest.ts';
+import { srtToSearchEntries } from '../tasks/engines/indexer/search-entries.ts';
 import { tempDir } from './helpers/temp.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
 

@@ -1,7 +1,7 @@
 // The run lock between real processes: racing runs never both hold it, a dead holder's lock is
 // taken over by exactly one of them, and a lock file that cannot be read is not taken over
 // while it may still be being written. LOCK_MODULE=<path> runs the same tests against another
-// version of tasks/lock.ts (to show what an older one gets wrong).
+// version of tasks/platform/lock.ts (to show what an older one gets wrong).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT, TSX_LOADER } from './helpers/cli.ts';
 import { tempDir } from './helpers/temp.ts';
 
-const LOCK_MODULE = path.resolve(process.env.LOCK_MODULE ?? path.join(PROJECT_ROOT, 'tasks', 'lock.ts'));
-const { acquireLock, describeHolder, LOCK_NAME } = (await import(LOCK_MODULE)) as typeof import('../tasks/lock.ts');
+const LOCK_MODULE = path.resolve(process.env.LOCK_MODULE ?? path.join(PROJECT_ROOT, 'tasks', 'platform', 'lock.ts'));
+const { acquireLock, describeHolder, LOCK_NAME } = (await import(LOCK_MODULE)) as typeof import('../tasks/platform/lock.ts');
 const CONTENDER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'lock-contender.ts');
 
 type Answer = { ready?: true; pid?: number; acquired?: boolean; tookOverFrom?: number; holderPid?: number; holder?: string; released?: true };
@@ -222,7 +222,7 @@ test('a take-over claim left by a process killed mid-take-over does not block th
   const { pid } = await deadProcess();
   const stale = JSON.stringify({ pid, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', command: 'run' });
   await writeFile(lockPath, stale);
-  // The claim a dead process took on that file (named as tasks/lock.ts names it: inode + content).
+  // The claim a dead process took on that file (named as tasks/platform/lock.ts names it: inode + content).
   const ino = (await stat(lockPath, { bigint: true })).ino;
   const claim = `${lockPath}.claim-${createHash('sha256').update(`${ino}\n${stale}`).digest('hex').slice(0, 20)}`;
   const claimant = `${lockPath}.${pid}-0000.new`;

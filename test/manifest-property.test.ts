@@ -1,4 +1,4 @@
-// A property test of the manifest protocol (tasks/manifest-sync.ts): two machines and one
+// A property test of the manifest protocol (tasks/engines/manifest/manifest-sync.ts): two machines and one
 // bucket, random sequences of feed episodes added on either machine, reconciliations whose
 // download fails, uploads that fail or lose a race, and a bucket copy that a faulty server
 // empties or cuts short. Whatever happens, once both machines have had one clean night, the
@@ -7,11 +7,11 @@
 // publishDecision (upload), with the same rules for what is known and what may be written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { identifyEpisodes } from '../tasks/feed/identity.ts';
-import type { FeedEpisode } from '../tasks/feed/parse.ts';
-import { emptyManifest, mergeFeedEpisodes, parseManifest, renumber, serializeManifest, type Manifest } from '../tasks/manifest.ts';
-import { decideManifest, publishDecision, type BucketManifest } from '../tasks/manifest-sync.ts';
-import type { LocalManifest } from '../tasks/manifest-store.ts';
+import { identifyEpisodes } from '../tasks/site/episode-identity.ts';
+import type { FeedEpisode } from '../tasks/engines/feeds/parse.ts';
+import { emptyManifest, mergeFeedEpisodes, parseManifest, renumber, serializeManifest, type Manifest } from '../tasks/site/manifest.ts';
+import { decideManifest, publishDecision, type BucketManifest } from '../tasks/engines/manifest/manifest-sync.ts';
+import type { LocalManifest } from '../tasks/site/manifest-store.ts';
 import { seededRandom } from './helpers/random.ts';
 
 /** The feed's back catalogue: 40 episodes, some without a GUID (matched by URL, then date + title). */

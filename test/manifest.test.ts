@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { identifyEpisodes, normalizeEnclosureUrl } from '../tasks/feed/identity.ts';
-import type { FeedEpisode } from '../tasks/feed/parse.ts';
-import { mergeFeedEpisodes, readManifest, renumber, serializeManifest, type Manifest, type ManifestEpisode } from '../tasks/manifest.ts';
+import { identifyEpisodes, normalizeEnclosureUrl } from '../tasks/site/episode-identity.ts';
+import type { FeedEpisode } from '../tasks/engines/feeds/parse.ts';
+import { mergeFeedEpisodes, readManifest, renumber, serializeManifest, type Manifest, type ManifestEpisode } from '../tasks/site/manifest.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const AT = 1_750_000_000_000;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { $ } from 'zx';
-import { forEachLine, tailStore } from '../tasks/transcribe/process-output.ts';
+import { forEachLine, tailStore } from '../tasks/engines/transcription/process-output.ts';
 
 test('a process writing 8 MB keeps only the last 64 KB of each stream, and its very last line', async () => {
   const script = "for (let i = 0; i < 100000; i++) { process.stdout.write(`line ${i} ${'x'.repeat(70)}\\n`); process.stderr.write(`err ${i}\\n`); }";

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { createRssStep } from '../tasks/rss.ts';
+import { createRssStep } from '../tasks/steps/rss.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
 import { startFeedServer, type FeedServer } from './helpers/feed-server.ts';
 import { makeSite, rssXml, stepContext, type Episode } from './helpers/rss-rig.ts';
@@ -41,7 +41,7 @@ test('one good feed and every bad file as feeds of one site: the good one is ing
   const { site, localRoot } = await makeSite(dir, 'mixed', [{ id: 'good', url: server.url('/good.xml') }, ...bad]);
   const { ctx } = stepContext(site, localRoot);
 
-  const result = await step(ctx);
+  const result = await step(ctx, {});
   assert.equal(result.status, 'failed');
   assert.equal(result.status === 'failed' && result.fatal, false);
   assert.deepEqual(result.counts, { episodesAdded: 2, audioDownloaded: 2, audioBytes: 6000 });
@@ -67,7 +67,7 @@ test('one good feed and every bad file as feeds of one site: the good one is ing
   // Snapshots only for the feed that parsed; the bad ones never replace anything.
   assert.deepEqual(await readdir(path.join(site.localDir, 'rss')), ['good.xml']);
   assert.deepEqual(
-    [...ctx.state.createdThisRun].sort(),
+    [...(result.output?.created ?? [])].sort(),
     [
       'episode-manifest/full-episode-manifest.json',
       `audio/good/${manifest.episodes[0].fileKey}.mp3`,
@@ -100,7 +100,7 @@ test('a rerun adds nothing, downloads nothing and writes nothing; a changed feed
     { id: 'plain', url: server.url('/plain.xml') },
     { id: 'retired', url: server.url('/retired.xml'), status: 'inactive' },
   ]);
-  const first = await step(stepContext(site, localRoot).ctx);
+  const first = await step(stepContext(site, localRoot).ctx, {});
   assert.equal(first.status, 'ok', JSON.stringify(first));
   assert.deepEqual(first.counts, { episodesAdded: 2, audioDownloaded: 2, audioBytes: 6000 });
 
@@ -111,11 +111,11 @@ test('a rerun adds nothing, downloads nothing and writes nothing; a changed feed
   const requestsBefore = server.requests.length;
 
   const rerun = stepContext(site, localRoot);
-  const second = await step(rerun.ctx);
+  const second = await step(rerun.ctx, {});
   assert.equal(second.status, 'up-to-date', JSON.stringify(second));
   assert.deepEqual(second.counts, { episodesAdded: 0, audioDownloaded: 0, audioBytes: 0 });
   assert.deepEqual(rerun.planned, [], 'no write and no download planned');
-  assert.equal(rerun.ctx.state.createdThisRun.size, 0);
+  assert.equal(second.output?.created.length, 0);
   assert.deepEqual(await mtimes(), before);
   assert.equal(await readFile(files[3]!, 'utf8'), manifestBefore);
   const rerunRequests = server.requests.slice(requestsBefore);
@@ -135,7 +135,7 @@ test('a rerun adds nothing, downloads nothing and writes nothing; a changed feed
     etag: '"e2"',
   });
   const third = stepContext(site, localRoot);
-  const changed = await step(third.ctx);
+  const changed = await step(third.ctx, {});
   assert.equal(changed.status, 'ok');
   assert.deepEqual(changed.counts, { episodesAdded: 1, audioDownloaded: 1, audioBytes: 3000 });
   const manifest = JSON.parse(await readFile(files[3]!, 'utf8'));
@@ -153,11 +153,11 @@ test('dry run: plans the writes and downloads, changes nothing on disk', async (
   const dir = await tempDir(t);
   const { site, localRoot } = await makeSite(dir, 'dry', [{ id: 'f', url: server.url('/f.xml') }]);
   const rig = stepContext(site, localRoot, { dryRun: true });
-  const result = await step(rig.ctx);
+  const result = await step(rig.ctx, {});
   assert.equal(result.status, 'ok');
   assert.deepEqual(
     rig.planned.map((p) => p.replace(/--\d{13}/, '--<ms>')),
-    ['write rss/f.xml', 'write episode-manifest/full-episode-manifest.json', 'download audio/f/2024-01-01_A--<ms>.mp3'],
+    ['write rss/f.xml', 'add-episode f/2024-01-01_A--<ms>', 'write episode-manifest/full-episode-manifest.json', 'download audio/f/2024-01-01_A--<ms>.mp3'],
   );
   await assert.rejects(readdir(localRoot), /ENOENT/);
   assert.equal(server.requestsTo('/audio/a.mp3').length, 0);
@@ -172,7 +172,7 @@ test('a corrupt manifest is never overwritten: the step fails naming it', async 
   const { mkdir, writeFile } = await import('node:fs/promises');
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, '{"episodes": [');
-  const result = await step(stepContext(site, localRoot).ctx);
+  const result = await step(stepContext(site, localRoot).ctx, {});
   assert.equal(result.status, 'failed');
   assert.match(result.errors[0]!.message, /not valid JSON/);
   assert.equal(result.errors[0]!.subject, 'episode-manifest/full-episode-manifest.json');
@@ -185,12 +185,12 @@ test('a 304 re-reads the local snapshot: a manifest lost after the snapshot was 
   server.set('/f.xml', { body: rssXml('F', [{ title: 'A', guid: 'a', pubDate: '2024-01-01T00:00:00Z', url: server.url('/audio/a.mp3') }]), etag: '"v1"' });
   const dir = await tempDir(t);
   const { site, localRoot } = await makeSite(dir, 'heal', [{ id: 'f', url: server.url('/f.xml') }]);
-  assert.equal((await step(stepContext(site, localRoot).ctx)).status, 'ok');
+  assert.equal((await step(stepContext(site, localRoot).ctx, {})).status, 'ok');
   const { rm } = await import('node:fs/promises');
   // As if the run had been killed between the snapshot and the manifest.
   await rm(path.join(site.localDir, 'episode-manifest'), { recursive: true });
   await rm(path.join(site.localDir, 'audio'), { recursive: true });
-  const result = await step(stepContext(site, localRoot).ctx);
+  const result = await step(stepContext(site, localRoot).ctx, {});
   assert.equal(result.status, 'ok');
   assert.deepEqual(result.counts, { episodesAdded: 1, audioDownloaded: 1, audioBytes: 3000 });
   const feedRequests = server.requestsTo('/f.xml');
@@ -207,7 +207,7 @@ test('a 304 re-reads the local snapshot: a manifest lost after the snapshot was 
   await writeFile(path.join(audioDir, '.2030-01-01_Gone--1700000000000.mp3.resume'), 'partial');
   await writeFile(path.join(audioDir, '.2030-01-01_Gone--1700000000000.mp3.resume.json'), '{}');
   await writeFile(path.join(audioDir, 'notes.txt'), 'not ours');
-  const again = await step(stepContext(site, localRoot).ctx);
+  const again = await step(stepContext(site, localRoot).ctx, {});
   assert.equal(again.status, 'up-to-date');
   assert.deepEqual((await readdir(audioDir)).sort(), [done!, 'notes.txt']);
 });
@@ -218,12 +218,12 @@ test('feed validators: a feed dropped from the config is forgotten, a paused one
   const dir = await tempDir(t);
   const all = ['kept', 'paused', 'dropped'].map((id) => ({ id, url: server.url(`/${id}.xml`) }));
   const first = await makeSite(dir, 'memo', all);
-  await step(stepContext(first.site, first.localRoot).ctx);
+  await step(stepContext(first.site, first.localRoot).ctx, {});
   const cacheFile = path.join(first.localRoot, '.cache', 'feed-validators-memo.json');
   assert.deepEqual(Object.keys(JSON.parse(await readFile(cacheFile, 'utf8'))).sort(), all.map((p) => p.url).sort());
 
   const later = await makeSite(dir, 'memo', [all[0]!, { ...all[1]!, status: 'inactive' }]);
-  await step(stepContext(later.site, later.localRoot).ctx);
+  await step(stepContext(later.site, later.localRoot).ctx, {});
   assert.deepEqual(Object.keys(JSON.parse(await readFile(cacheFile, 'utf8'))).sort(), [all[0]!.url, all[1]!.url].sort());
   assert.equal(server.requestsTo('/kept.xml')[1]!.headers['if-none-match'], '"kept-1"', 'the kept feed still asks conditionally');
 });

@@ -1,11 +1,11 @@
-// SRT -> search entries (DESIGN §3): the chunking rule as a table, then every real SRT file
+// SRT -> search entries (ARCHITECTURE.md "File layout"): the chunking rule as a table, then every real SRT file
 // in the corpus (BOM, UTF-16, cp1252, CRLF, no indexes, empty cues, hour-long episodes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { cuesToSearchEntries, srtToSearchEntries, MAX_CHUNK_MS, SENTENCE_CHUNK_MS, type SearchEntry } from '../tasks/indexer/search-entries.ts';
-import { parseSrt, SrtError, type Cue } from '../tasks/srt.ts';
+import { cuesToSearchEntries, srtToSearchEntries, MAX_CHUNK_MS, SENTENCE_CHUNK_MS, type SearchEntry } from '../tasks/engines/indexer/search-entries.ts';
+import { parseSrt, SrtError, type Cue } from '../tasks/site/srt.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
 
 const CORPUS = path.join(FIXTURES, 'srt');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FIXTURES } from './helpers/fixtures.ts';
-import { formatSrt, parseSrt, SrtError } from '../tasks/srt.ts';
+import { formatSrt, parseSrt, SrtError } from '../tasks/site/srt.ts';
 
 const SRT_DIR = path.join(FIXTURES, 'srt');
 const read = (name: string) => readFileSync(path.join(SRT_DIR, name));

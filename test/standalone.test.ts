@@ -99,7 +99,7 @@ function indexChecksums(folder: string): Map<string, { bytes: number; sha256: st
 test('no file under test/, bench/, tasks/, scripts/ or Taskfile.ts mentions the shared corpus outside the repository', () => {
   const scanned = filesUnder(ROOT, SCANNED);
   // The walk really ran: it saw this suite, the helpers, the sources and the fixtures.
-  for (const expected of ['Taskfile.ts', 'test/srt.test.ts', 'test/helpers/fixtures.ts', 'bench/transcribe.ts', 'tasks/srt.ts', 'scripts/ingest.mjs', 'test/fixtures/srt/INDEX.md']) {
+  for (const expected of ['Taskfile.ts', 'test/srt.test.ts', 'test/helpers/fixtures.ts', 'bench/transcribe.ts', 'tasks/site/srt.ts', 'scripts/ingest.mjs', 'test/fixtures/srt/INDEX.md']) {
     assert.ok(scanned.includes(expected), `${expected} was not scanned`);
   }
   assert.deepEqual(sharedCorpusMentions(ROOT, SCANNED), []);

@@ -8,8 +8,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createSiteClients, sendCancellable } from '../tasks/aws/clients.ts';
 import { clearCredentialCache, roleCredentialsProvider } from '../tasks/aws/credentials.ts';
-import { resolveAutomation, type SiteConfig } from '../tasks/site-config.ts';
-import type { SiteId } from '../tasks/types.ts';
+import { resolveAutomation, type SiteConfig } from '../tasks/site/site-config.ts';
+import type { SiteId } from '../tasks/platform/types.ts';
 
 const ROLE = 'arn:aws:iam::123456789012:role/slow';
 const ABORT_AFTER_MS = 200;

@@ -4,16 +4,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { StoredFile } from '../tasks/context.ts';
-import type { S3Key } from '../tasks/types.ts';
-import { ignoreReason } from '../tasks/storage/ignore.ts';
-import { afterDownloads, compareFile, diffListings, needsHash, needsTransfer, planTransfers, countByFolder, type LocalFile } from '../tasks/storage/diff.ts';
-import { HashCache, md5File } from '../tasks/storage/hash-cache.ts';
-import { md5FromEtag, cleanEtag } from '../tasks/storage/listing.ts';
-import { contentTypeFor } from '../tasks/storage/upload-file.ts';
-import { scanLocal } from '../tasks/storage/scan.ts';
+import type { StoredFile } from '../tasks/steps/contract.ts';
+import type { S3Key } from '../tasks/platform/types.ts';
+import { ignoreReason } from '../tasks/engines/sync/ignore.ts';
+import { afterDownloads, compareFile, diffListings, needsHash, needsTransfer, planTransfers, countByFolder, type LocalFile } from '../tasks/engines/sync/diff.ts';
+import { HashCache, md5File } from '../tasks/engines/sync/hash-cache.ts';
+import { md5FromEtag, cleanEtag } from '../tasks/engines/sync/listing.ts';
+import { contentTypeFor } from '../tasks/engines/sync/object-upload.ts';
+import { scanLocal } from '../tasks/engines/sync/scan.ts';
 import { errorCode, describeError } from '../tasks/aws/errors.ts';
-import { isTransientError } from '../tasks/retry.ts';
+import { isTransientError } from '../tasks/platform/retry.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const FOLDERS = ['audio', 'transcripts', 'search-entries', 'search-index', 'episode-manifest', 'rss'];
@@ -118,7 +118,7 @@ test('diffListings merges unsorted listings into four sorted sets; planTransfers
     ['episode-manifest/full-episode-manifest.json', 'size', 'bucket'],
     ['rss/feed.xml', 'size', 'local'],
   ]);
-  // The manifest is merged (tasks/manifest-sync.ts), never transferred as a file that wins.
+  // The manifest is merged (tasks/engines/manifest/manifest-sync.ts), never transferred as a file that wins.
   assert.deepEqual(planTransfers(diff, 'download').map((t) => t.key), ['audio/p/z.mp3']);
   assert.deepEqual(planTransfers(diff, 'upload').map((t) => [t.key, t.size]), [['rss/feed.xml', 7], ['transcripts/p/b.srt', 3]]);
   const byFolder = countByFolder(diff, FOLDERS);

@@ -8,16 +8,16 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { once } from 'node:events';
-import type { StoredFile } from '../tasks/context.ts';
-import { silentLogger } from '../tasks/log.ts';
-import type { S3Key } from '../tasks/types.ts';
-import { downloadObject } from '../tasks/storage/download.ts';
-import { uploadFile } from '../tasks/storage/upload-file.ts';
+import type { StoredFile } from '../tasks/steps/contract.ts';
+import { silentLogger } from '../tasks/platform/log.ts';
+import type { S3Key } from '../tasks/platform/types.ts';
+import { downloadObject } from '../tasks/engines/sync/object-download.ts';
+import { uploadFile } from '../tasks/engines/sync/object-upload.ts';
 import { ALL_FAULTS } from './helpers/fault-proxy.ts';
 import { bytes, md5, sameFiles, syncRig } from './helpers/sync-rig.ts';
 import { createSiteClients } from '../tasks/aws/clients.ts';
-import type { SiteConfig } from '../tasks/site-config.ts';
-import type { SiteId } from '../tasks/types.ts';
+import type { SiteConfig } from '../tasks/site/site-config.ts';
+import type { SiteId } from '../tasks/platform/types.ts';
 
 const MB = 1024 * 1024;
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { mapPool } from '../tasks/limiter.ts';
+import { mapPool } from '../tasks/platform/limiter.ts';
 import { sameFiles, syncRig } from './helpers/sync-rig.ts';
 
 const KEYS = 2_510;

@@ -9,15 +9,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { parseSrt, formatSrt } from '../tasks/srt.ts';
-import { planChunks, parseSilences, type Chunk } from '../tasks/transcribe/chunks.ts';
-import { dropRepeatedWords, mergeChunkTranscripts, normalizeCues, validateCues } from '../tasks/transcribe/merge.ts';
-import { applySpelling, loadSpellingRules } from '../tasks/transcribe/spelling.ts';
-import { planTranscription } from '../tasks/transcribe/plan.ts';
-import { splitFileKey } from '../tasks/manifest.ts';
-import { ProgressTracker, formatSeconds } from '../tasks/transcribe/progress.ts';
-import { ensureNamedModel, parseModelSpec } from '../tasks/toolchain/whisper-models.ts';
-import { TEST_SHAPE, writeRandomModel } from '../tasks/toolchain/ggml-model.ts';
+import { parseSrt, formatSrt } from '../tasks/site/srt.ts';
+import { planChunks, parseSilences, type Chunk } from '../tasks/engines/transcription/chunks.ts';
+import { dropRepeatedWords, mergeChunkTranscripts, normalizeCues, validateCues } from '../tasks/engines/transcription/merge.ts';
+import { applySpelling, loadSpellingRules } from '../tasks/engines/transcription/spelling.ts';
+import { planTranscription } from '../tasks/engines/transcription/plan.ts';
+import { splitFileKey } from '../tasks/site/manifest.ts';
+import { ProgressTracker, formatSeconds } from '../tasks/engines/transcription/progress.ts';
+import { ensureNamedModel, parseModelSpec } from '../tasks/engines/transcription/toolchain/whisper-models.ts';
+import { TEST_SHAPE, writeRandomModel } from '../tasks/engines/transcription/toolchain/ggml-model.ts';
 import { tempDir } from './helpers/temp.ts';
 
 describe('planChunks', () => {
@@ -290,7 +290,7 @@ describe('models', () => {
 
 describe('threads per whisper job', () => {
   test('cores shared among fewer episodes, one thread each when enough are queued, WHISPER_THREADS wins', async () => {
-    const { threadsPerJob } = await import('../tasks/transcribe.ts');
+    const { threadsPerJob } = await import('../tasks/steps/transcribe.ts');
     const cores = Math.min(2, (await import('node:os')).default.availableParallelism());
     assert.equal(threadsPerJob(2, 1), cores);
     assert.equal(threadsPerJob(2, 2), 1);

@@ -8,9 +8,9 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { parseSrt } from '../tasks/srt.ts';
-import { validateCues } from '../tasks/transcribe/merge.ts';
-import type { RunSummary } from '../tasks/types.ts';
+import { parseSrt } from '../tasks/site/srt.ts';
+import { validateCues } from '../tasks/engines/transcription/merge.ts';
+import type { RunSummary } from '../tasks/platform/types.ts';
 import { processGroupMembers, runCli, startCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/temp.ts';
 import { addAudio, CORPUS_AUDIO, filesUnder, localSite, makeNoiseAudio, makeToneAudio, testModel, testWhisperCli, workDirsIn, type LocalSite } from './helpers/whisper.ts';
@@ -52,7 +52,7 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
     await writeFile(path.join(site.configDir, 'spelling-corrections.json'), JSON.stringify({ correctionsToApply: [{ correctedSpelling: 'Fixed', misspellings: ['ba'] }] }));
     const keys: Record<string, string> = {
       '2024-01-01_Jfk--1700000000001': path.join(CORPUS_AUDIO, 'jfk.mp3'),
-      '2024-01-02_Jfk_Wav--1700000000002': path.join(CORPUS_AUDIO, 'jfk.wav'), // named .mp3 whatever the codec (DESIGN §3)
+      '2024-01-02_Jfk_Wav--1700000000002': path.join(CORPUS_AUDIO, 'jfk.wav'), // named .mp3 whatever the codec (ARCHITECTURE.md "File layout")
       '2024-01-03_Multilingual--1700000000003': path.join(CORPUS_AUDIO, 'multilingual.mp3'),
       '2024-01-04_Gossos--1700000000004': path.join(CORPUS_AUDIO, 'gossos.mp3'),
       '2024-01-05_Stereo--1700000000005': path.join(CORPUS_AUDIO, 'stereo_diarization.wav'),

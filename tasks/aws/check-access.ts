@@ -3,11 +3,11 @@
 // invoke of its indexing function (Lambda checks permission and existence, runs nothing).
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import type { SiteConfig } from '../site-config.ts';
-import { withRetry } from '../retry.ts';
+import type { SiteConfig } from '../site/site-config.ts';
+import { withRetry } from '../platform/retry.ts';
 import { createSiteClients } from './clients.ts';
 import { describeError, errorCode } from './errors.ts';
-import { errorMessage } from '../types.ts';
+import { errorMessage } from '../platform/errors.ts';
 
 export const CHECKS = ['assume-role', 'list-bucket', 'put-object', 'delete-object', 'invoke-dry-run'] as const;
 export type CheckName = (typeof CHECKS)[number];
@@ -41,7 +41,7 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
     try {
       const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
       // Clients make one attempt per call: a reset or a 503 is tried again, a refusal is reported at once.
-      await withRetry(() => fn(signal), { attempts: 3, baseMs: 300, signal });
+      await withRetry(() => fn(signal), { policy: 'check-access', signal });
       row(check, 'pass', what);
       return true;
     } catch (error) {

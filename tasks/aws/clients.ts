@@ -1,4 +1,4 @@
-// Per-site AWS clients (DESIGN §2). A site with a role gets credentials assumed from the
+// Per-site AWS clients (ARCHITECTURE.md "Sites and credentials"). A site with a role gets credentials assumed from the
 // central automation user, cached per role and refreshed before expiry; a site without
 // one uses the environment's credentials (demo, S3-compatible stores).
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -6,7 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import type { SiteConfig } from '../site-config.ts';
+import type { SiteConfig } from '../site/site-config.ts';
 import { roleCredentialsProvider } from './credentials.ts';
 
 export interface SiteClients {
@@ -71,8 +71,9 @@ export function createSiteClients(site: SiteConfig, runId: string): SiteClients 
     });
   return {
     credentials,
-    // Our own retry loops (backoff, logging, stall watchdog) wrap every call: one SDK
-    // attempt each, so a failure is retried by one policy, not by two multiplied.
+    // Our own retry loops (RETRY_POLICIES in tasks/platform/retry.ts, with logging and the
+    // stall watchdog) wrap every call: one SDK attempt each, so a failure is retried by one
+    // policy, not by two multiplied.
     s3: () => (s3 ??= s3Client(1)),
     // lib-storage's multipart upload has no retry loop: the SDK retries each of its parts.
     s3Parts: () => (s3Parts ??= s3Client(3)),
@@ -81,7 +82,7 @@ export function createSiteClients(site: SiteConfig, runId: string): SiteClients 
         region: automation.region,
         endpoint: automation.lambdaEndpoint,
         credentials,
-        // The index step retries (tasks/index-step.ts); stacked under it, the SDK's own
+        // The index step retries (policy 'lambda-invoke'); stacked under it, the SDK's own
         // attempts multiplied the invocations of a failing call.
         maxAttempts: 1,
         requestHandler: httpHandler(),

@@ -2,8 +2,9 @@
 // and a raw temporary-credentials provider would call STS on every request.
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { registerSecret } from '../secrets.ts';
-import { withRetry } from '../retry.ts';
+import { registerSecret } from '../platform/secrets.ts';
+import { withRetry } from '../platform/retry.ts';
+import { classify, RunnerError, type ErrorClass } from '../platform/errors.ts';
 import { describeError, errorCode } from './errors.ts';
 
 /** Refresh this long before expiry, so a long transfer never runs on expired credentials. */
@@ -24,16 +25,22 @@ export interface RoleRequest {
   signal?: AbortSignal | (() => AbortSignal | undefined);
 }
 
-/** The role could not be assumed; carries AWS's code so summaries and check-access show it. */
-export class AssumeRoleError extends Error {
+/**
+ * The role could not be assumed; carries AWS's code so summaries and check-access show it,
+ * and the class of STS's answer (a refusal is permanent, STS still unavailable is retryable).
+ */
+export class AssumeRoleError extends RunnerError {
   override name = 'AssumeRoleError';
+  /** STS's HTTP status, as on SDK errors. */
+  readonly $metadata: { httpStatusCode?: number } | undefined;
   constructor(
     readonly roleArn: string,
-    readonly code: string | undefined,
+    code: string | undefined,
     reason: string,
-    readonly $metadata?: { httpStatusCode?: number },
+    options: { errorClass: ErrorClass; $metadata?: { httpStatusCode?: number } },
   ) {
-    super(`cannot assume role ${roleArn}: ${reason}`);
+    super(`cannot assume role ${roleArn}: ${reason}`, { errorClass: options.errorClass, code });
+    this.$metadata = options.$metadata;
   }
 }
 
@@ -95,10 +102,10 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
           { abortSignal: signal },
         );
       },
-      { attempts: 4, baseMs: 300, signal },
+      { policy: 'sts', signal },
     );
     const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new AssumeRoleError(request.roleArn, undefined, 'STS returned no credentials');
+    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new AssumeRoleError(request.roleArn, undefined, 'STS returned no credentials', { errorClass: 'permanent' });
     registerSecret(c.AccessKeyId);
     registerSecret(c.SecretAccessKey);
     registerSecret(c.SessionToken);
@@ -112,7 +119,8 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
       code === 'CredentialsProviderError'
         ? 'no credentials for the central automation user (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in .env.automation)'
         : describeError(error);
-    throw new AssumeRoleError(request.roleArn, code, reason, e.$metadata);
+    // The SDK's error is not kept as the cause: nothing of the STS exchange reaches a printed error.
+    throw new AssumeRoleError(request.roleArn, code, reason, { errorClass: classify(error), $metadata: e.$metadata });
   } finally {
     sts.destroy();
   }

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
-import { registerSecret } from '../secrets.ts';
+import { registerSecret } from '../platform/secrets.ts';
 
 export const AUTOMATION_ENV_FILE = '.env.automation';
 export const REQUIRED_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;

@@ -1,7 +1,7 @@
 // Failures as an operator reads them, for every AWS call (S3, STS, Lambda) and the network
 // under it: AWS's error code plus its message, never the SDK's "UnknownError" placeholder
 // (S3-compatible stores often send a code without a message).
-import { errorMessage } from '../types.ts';
+import { errorMessage } from '../platform/errors.ts';
 
 /** Names that say nothing about what failed. */
 const GENERIC_NAMES = new Set(['Error', 'TypeError', 'Unknown', 'UnknownError']);

@@ -1,8 +1,8 @@
-// Offline checks of the automation configuration (DESIGN §2): every site resolves an account,
+// Offline checks of the automation configuration (ARCHITECTURE.md "Sites and credentials"): every site resolves an account,
 // a role, a bucket and an indexing function; sites sharing an account agree on the role; no
 // two sites share a bucket; `.env.automation` holds the central user's credentials.
 // Pure: takes what discovery and loadAutomationEnv found, returns findings as data.
-import type { ConfigProblem, SiteConfig } from '../site-config.ts';
+import type { ConfigProblem, SiteConfig } from '../site/site-config.ts';
 import type { AutomationEnv } from './env.ts';
 
 export interface SiteFindings {

@@ -1,11 +1,11 @@
 // `check-access`: live checks of each site's role, bucket and indexing function, as a
 // pass/fail table with AWS's reason for each failure; exit 1 on any failure.
-import type { CommonFlags } from '../cli.ts';
-import { discoverSites, selectSites } from '../site-config.ts';
+import type { CommonFlags } from './command-line.ts';
+import { discoverSites, selectSites } from '../site/site-config.ts';
 import { automationEnvProblem, loadAutomationEnv } from '../aws/env.ts';
 import { checkSiteAccess, type CheckRow } from '../aws/check-access.ts';
-import { redact } from '../secrets.ts';
-import { EXIT } from '../types.ts';
+import { redact } from '../platform/secrets.ts';
+import { EXIT } from '../platform/types.ts';
 import { formatTable } from './sites.ts';
 
 export async function checkAccessCommand(flags: CommonFlags): Promise<number> {

@@ -3,19 +3,19 @@
 // local tree, hashes only same-size pairs the hash cache does not know, and prints counts
 // (file lists with --verbose; everything with --json). Transfers nothing. Exit 1 when a
 // site cannot be listed or its config is broken; 2 for an unknown --sites id.
-import type { CommonFlags } from '../cli.ts';
+import type { CommonFlags } from './command-line.ts';
 import { createSiteClients } from '../aws/clients.ts';
 import { loadAutomationEnv } from '../aws/env.ts';
-import { Logger, type LogSink } from '../log.ts';
-import { discoverSites, selectSites, type SiteConfig } from '../site-config.ts';
-import { formatBytes } from '../summary.ts';
-import { EXIT } from '../types.ts';
-import { compareWithListing } from '../storage/compare.ts';
-import { countByFolder, type FolderDiff, type SyncDiff } from '../storage/diff.ts';
+import { Logger, type LogSink } from '../platform/log.ts';
+import { discoverSites, selectSites, type SiteConfig } from '../site/site-config.ts';
+import { EXIT } from '../platform/types.ts';
+import { compareWithListing } from '../engines/sync/compare.ts';
+import { countByFolder, type FolderDiff, type SyncDiff } from '../engines/sync/diff.ts';
 import { describeError, errorCode } from '../aws/errors.ts';
-import { HashCache, hashCachePath } from '../storage/hash-cache.ts';
-import { listBucket } from '../storage/listing.ts';
+import { HashCache, hashCachePath } from '../engines/sync/hash-cache.ts';
+import { listBucket } from '../engines/sync/listing.ts';
 import { formatTable } from './sites.ts';
+import { formatBytes } from '../platform/format.ts';
 
 type SiteReport =
   | { site: string; status: 'compared'; bucket: string; localDir: string; folders: Record<string, FolderDiff>; diff: SyncDiff }

@@ -2,13 +2,13 @@
 // audio episode the runner would know: identity, title, publication date (UTC), enclosure
 // URL, duration and the file key it would get. A broken feed exits 1 with the reason.
 import { readFile } from 'node:fs/promises';
-import type { CommonFlags } from '../cli.ts';
-import { EXIT } from '../types.ts';
-import { episodeFileKey } from '../file-key.ts';
-import { isHttpUrl } from '../feed/http.ts';
-import { fetchFeed } from '../feed/fetch.ts';
-import { parseFeed, type ParseOutcome } from '../feed/parse.ts';
-import { identifyEpisodes, identityKey } from '../feed/identity.ts';
+import type { CommonFlags } from './command-line.ts';
+import { EXIT } from '../platform/types.ts';
+import { episodeFileKey } from '../site/file-key.ts';
+import { isHttpUrl } from '../platform/http.ts';
+import { fetchFeed } from '../engines/feeds/fetch.ts';
+import { parseFeed, type ParseOutcome } from '../engines/feeds/parse.ts';
+import { identifyEpisodes, identityKey } from '../site/episode-identity.ts';
 
 export async function feedCommand(flags: CommonFlags & { source: string; at?: number }): Promise<number> {
   const outcome = await load(flags.source);

@@ -1,7 +1,7 @@
 // `sites`: the discovered sites as a table or JSON; config problems are listed and exit 2.
-import { discoverSites } from '../site-config.ts';
-import type { CommonFlags } from '../cli.ts';
-import { EXIT } from '../types.ts';
+import { discoverSites } from '../site/site-config.ts';
+import type { CommonFlags } from './command-line.ts';
+import { EXIT } from '../platform/types.ts';
 
 export async function sitesCommand(flags: CommonFlags): Promise<number> {
   const { sites, problems } = await discoverSites(flags.sitesRoot, flags.localRoot);

@@ -1,10 +1,10 @@
 // `validate`: offline checks of the automation configuration, as a table; exit 1 on any problem.
-import type { CommonFlags } from '../cli.ts';
-import { discoverSites, selectSites } from '../site-config.ts';
+import type { CommonFlags } from './command-line.ts';
+import { discoverSites, selectSites } from '../site/site-config.ts';
 import { loadAutomationEnv } from '../aws/env.ts';
 import { validateAutomation } from '../aws/validate.ts';
-import { redact } from '../secrets.ts';
-import { EXIT } from '../types.ts';
+import { redact } from '../platform/secrets.ts';
+import { EXIT } from '../platform/types.ts';
 import { formatTable } from './sites.ts';
 
 export async function validateCommand(flags: CommonFlags): Promise<number> {

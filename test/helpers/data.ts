@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { mapPool } from '../../tasks/limiter.ts';
+import { mapPool } from '../../tasks/platform/limiter.ts';
 
 export function md5(body: string | Buffer): string {
   return createHash('md5').update(body).digest('hex');

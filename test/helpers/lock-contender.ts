@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
-const lock = (await import(pathToFileURL(process.argv[2]!).href)) as typeof import('../../tasks/lock.ts');
+const lock = (await import(pathToFileURL(process.argv[2]!).href)) as typeof import('../../tasks/platform/lock.ts');
 let release: (() => Promise<void>) | undefined;
 const say = (message: object) => process.stdout.write(JSON.stringify(message) + '\n');
 

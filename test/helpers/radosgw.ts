@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { stopChild } from '../../tasks/local/child.ts';
+import { stopChild } from '../../tasks/demo/local/child.ts';
 
 const run = promisify(execFile);
 

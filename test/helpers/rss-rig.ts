@@ -1,11 +1,10 @@
 // A site whose feeds and audio live on a local feed server, and a hand-built StepContext to
 // run the rss step on it directly (no bucket needed).
 import path from 'node:path';
-import type { StepContext } from '../../tasks/context.ts';
-import { newSiteState } from '../../tasks/context.ts';
-import { Limiter } from '../../tasks/limiter.ts';
-import { Logger, type LogEvent } from '../../tasks/log.ts';
-import { loadSite, type SiteConfig } from '../../tasks/site-config.ts';
+import type { StepContext } from '../../tasks/steps/contract.ts';
+import { hostLimiters, Limiter } from '../../tasks/platform/limiter.ts';
+import { Logger, type LogEvent } from '../../tasks/platform/log.ts';
+import { loadSite, type SiteConfig } from '../../tasks/site/site-config.ts';
 import { createSiteClients } from '../../tasks/aws/clients.ts';
 import { writeSite, siteConfig } from './sites.ts';
 
@@ -63,11 +62,13 @@ export function stepContext(site: SiteConfig, localRoot: string, options: { dryR
   const log = new Logger([(e) => events.push(e)], { site: site.id, step: 'rss' });
   const ctx: StepContext = {
     site,
+    localRoot,
+    syncFolders: [],
+    dryRun,
     options: { runId: 'test', dryRun, verbose: true, syncFolders: [], localRoot, forceIndex: false, waitForIndex: false },
     signal: new AbortController().signal,
     log,
-    limits: { cpu: new Limiter('cpu', 2), network: new Limiter('network', 8) },
-    state: newSiteState(),
+    limits: { cpu: new Limiter('cpu', 2), network: new Limiter('network', 8), perHost: hostLimiters(2) },
     clients: createSiteClients(site, 'test'),
     async effect(action, fn) {
       planned.push(`${action.kind} ${action.target}`);

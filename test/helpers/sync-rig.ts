@@ -6,7 +6,7 @@ import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server } from '../../tasks/local/s3-server.ts';
+import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server } from '../../tasks/demo/local/s3-server.ts';
 import { runCli, startCli, type CliResult, type RunningCli } from './cli.ts';
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
 import { siteConfig, writeSite } from './sites.ts';

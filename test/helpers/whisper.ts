@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ensureRandomModel } from '../../tasks/toolchain/whisper-models.ts';
-import { cachedWhisperCli } from '../../tasks/toolchain/whisper-build.ts';
+import { ensureRandomModel } from '../../tasks/engines/transcription/toolchain/whisper-models.ts';
+import { cachedWhisperCli } from '../../tasks/engines/transcription/toolchain/whisper-build.ts';
 import { writeSite } from './sites.ts';
 import { FIXTURES } from './fixtures.ts';
 

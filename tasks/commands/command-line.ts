@@ -1,0 +1,299 @@
+// Command-line parsing: one typed record per command. Each command accepts only the flags it
+// reads (COMMANDS below, which also generates HELP); anything else is a usage error (exit 2)
+// that names the command and the flag, with a suggestion for a near miss.
+import { UsageError } from '../platform/errors.ts';
+import os from 'node:os';
+import { STEP_NAMES, SYNC_FOLDERS, type StepName } from '../platform/types.ts';
+
+
+export type Renderer = 'auto' | 'tree' | 'plain';
+
+export interface CommonFlags {
+  sitesRoot: string;
+  localRoot: string;
+  sites?: string[];
+  json: boolean;
+  verbose: boolean;
+}
+
+export interface RunFlags extends CommonFlags {
+  skip: StepName[];
+  only?: StepName[];
+  syncFolders: string[];
+  concurrency: number;
+  renderer: Renderer;
+  logFile?: string;
+  summaryJson?: string;
+  dryRun: boolean;
+  forceIndex: boolean;
+  waitForIndex: boolean;
+}
+
+export type Command =
+  | { name: 'run'; flags: RunFlags }
+  | { name: 'demo'; flags: RunFlags }
+  | { name: 'sites'; flags: CommonFlags }
+  | { name: 'consistency'; flags: CommonFlags & { syncFolders: string[] } }
+  | { name: 'feed'; flags: CommonFlags & { source: string; at?: number } }
+  | { name: 'validate'; flags: CommonFlags }
+  | { name: 'check-access'; flags: CommonFlags }
+  | { name: 'help'; topic?: string }
+  | { name: 'version' };
+
+/** A flag with `value` takes one (`--flag=v` or `--flag v`, never empty); without, it is a switch. */
+interface FlagSpec {
+  value?: string;
+  short?: string;
+  help: string;
+}
+
+export const FLAGS = {
+  sites: { value: 'a,b', help: 'only these sites' },
+  skip: { value: 'step,...', help: `skip these steps (${STEP_NAMES.join(', ')})` },
+  only: { value: 'step,...', help: 'run only these steps' },
+  'sync-folders': { value: 'a,b', help: `synced top-level folders (default: ${SYNC_FOLDERS.join(',')})` },
+  concurrency: { value: 'N', help: 'sites processed at once (default 4)' },
+  renderer: { value: 'auto|tree|plain', help: 'live tree in a terminal, timestamped lines otherwise (auto)' },
+  'log-file': { value: 'F', help: 'also append the plain lines to F' },
+  'summary-json': { value: 'F', help: 'write the run summary as JSON to F' },
+  'dry-run': { short: 'n', help: 'print what would be done and why; change nothing' },
+  'force-index': { help: 'invoke indexing even when nothing was uploaded' },
+  'wait-for-index': { help: 'invoke indexing synchronously and fail on a function error' },
+  verbose: { short: 'v', help: 'debug lines and file lists' },
+  json: { help: 'print JSON' },
+  at: { value: 'epoch-ms', help: 'the download time file keys are made with (13 digits; default now)' },
+  'sites-root': { value: 'DIR', help: 'where site folders live (default: sites)' },
+  'local-root': { value: 'DIR', help: 'local mirror of the buckets (default: aws-local-dev/s3)' },
+  help: { short: 'h', help: 'print this text' },
+  version: { help: 'print the version' },
+} satisfies Record<string, FlagSpec>;
+type FlagName = keyof typeof FLAGS;
+
+/** Every command takes these too. */
+const GLOBAL_FLAGS: readonly FlagName[] = ['help', 'version'];
+const PIPELINE_FLAGS = ['sites', 'skip', 'only', 'sync-folders', 'concurrency', 'renderer', 'log-file', 'summary-json', 'dry-run', 'force-index'] as const;
+
+/** Each command and the flags it reads. `args` names its positionals, if any. */
+export const COMMANDS = {
+  run: { help: 'run the nightly pipeline for every site (default)', flags: [...PIPELINE_FLAGS, 'wait-for-index', 'verbose', 'sites-root', 'local-root'] },
+  // The demo brings its own sites and local root and always waits for indexing (Taskfile.ts).
+  demo: { help: 'run the pipeline on the bundled demo site with embedded local services', flags: [...PIPELINE_FLAGS, 'verbose'] },
+  sites: { help: 'list the discovered sites', flags: ['json', 'sites-root', 'local-root'] },
+  consistency: { help: 'compare local folders and buckets', flags: ['sites', 'sync-folders', 'json', 'verbose', 'sites-root', 'local-root'] },
+  feed: { args: '<url|file>', help: 'parse one feed, print its episodes', flags: ['json', 'at'] },
+  // validate and check-access pass --local-root only to site discovery; kept so one --sites-root
+  // --local-root pair works with every site command (test/runner.test.ts relies on it).
+  validate: { help: 'check the automation configuration offline', flags: ['sites', 'json', 'sites-root', 'local-root'] },
+  'check-access': { help: "check each site's role, bucket and indexing function live", flags: ['sites', 'json', 'sites-root', 'local-root'] },
+  help: { args: '[command]', help: 'print this text', flags: [] },
+  version: { help: 'print the version', flags: [] },
+} satisfies Record<string, { args?: string; help: string; flags: readonly FlagName[] }>;
+type CommandName = keyof typeof COMMANDS;
+
+const flagsOf = (command: CommandName): readonly FlagName[] => [...COMMANDS[command].flags, ...GLOBAL_FLAGS];
+
+function wrap(words: string[], indent: string, width = 100): string {
+  const lines = [indent];
+  for (const word of words) {
+    if (lines.at(-1)!.length + word.length + 1 > width) lines.push(indent);
+    lines[lines.length - 1] += (lines.at(-1) === indent ? '' : ' ') + word;
+  }
+  return lines.join('\n');
+}
+
+function flagUsage(name: FlagName): string {
+  const spec: FlagSpec = FLAGS[name];
+  return `${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.value ? `=${spec.value}` : ''}`;
+}
+
+export const HELP = [
+  'Usage: node scripts/ingest.mjs <command> [flags]   (or: npx tsx Taskfile.ts <command> [flags])',
+  '',
+  'Commands, each with the only flags it takes (besides --help and --version):',
+  ...Object.entries(COMMANDS).flatMap(([name, spec]) => {
+    const head = `  ${`${name} ${'args' in spec ? spec.args : ''}`.padEnd(18)} ${spec.help}`;
+    return spec.flags.length === 0 ? [head] : [head, wrap(spec.flags.map((f) => `--${f}`), ' '.repeat(21))];
+  }),
+  '',
+  'Flags:',
+  ...Object.keys(FLAGS).map((name) => `  ${flagUsage(name as FlagName).padEnd(30)} ${FLAGS[name as FlagName].help}`),
+  '',
+  'Exit codes: 0 clean, 1 a step failed, 2 usage or configuration error, 3 another run holds the lock,',
+  '            70 internal error (a bug in the runner), 130 interrupted.',
+].join('\n');
+
+/** Optimal string alignment distance: Levenshtein where swapping two neighbours is one edit. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** " (did you mean X?)" for the closest candidate one or two edits away, else "". */
+function suggest(word: string, candidates: readonly string[], prefix = ''): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const d = distance(word, candidate);
+    // Short names are never "near" a word of entirely different letters (--x is not --at).
+    if (d < bestDistance && d < candidate.length) [best, bestDistance] = [candidate, d];
+  }
+  return best ? ` (did you mean ${prefix}${best}?)` : '';
+}
+
+/** Every usage error reads "<command> <flag>: <problem>". */
+const usage = (command: CommandName, flag: string, problem: string) => new UsageError(`${command} ${flag}: ${problem}`);
+
+/** The flag `written` stands for, if `command` takes it; otherwise why not. */
+function accepted(command: CommandName, written: string, name: string | undefined): FlagName {
+  const own = flagsOf(command);
+  if (own.includes(name as FlagName)) return name as FlagName;
+  if (name !== undefined && Object.hasOwn(FLAGS, name)) {
+    const takers = Object.keys(COMMANDS).filter((c) => (COMMANDS[c as CommandName].flags as readonly string[]).includes(name));
+    throw usage(command, written, `not a flag of "${command}" (it is for ${takers.join(', ')})`);
+  }
+  throw usage(command, written, `unknown flag${written.startsWith('--') ? suggest(written.slice(2), own, '--') : ''}`);
+}
+
+type Values = Partial<Record<FlagName, string | true>>;
+
+/** The one parser: `--flag`, `--flag=value`, `--flag value`, bundled short switches (`-nv`), `--`. */
+function parseFlags(command: CommandName, args: string[]): { values: Values; positionals: string[] } {
+  const values: Values = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+    } else if (!arg.startsWith('--')) {
+      for (const letter of arg.slice(1)) {
+        const name = Object.keys(FLAGS).find((f) => (FLAGS[f as FlagName] as FlagSpec).short === letter);
+        values[accepted(command, `-${letter}`, name)] = true;
+      }
+    } else {
+      const eq = arg.indexOf('=');
+      const flag = accepted(command, eq < 0 ? arg : arg.slice(0, eq), eq < 0 ? arg.slice(2) : arg.slice(2, eq));
+      if (!(FLAGS[flag] as FlagSpec).value) {
+        if (eq >= 0) throw usage(command, `--${flag}`, 'takes no value');
+        values[flag] = true;
+        continue;
+      }
+      // As parseArgs did: `--flag -x` is a missing value, not a value "-x" (write --flag=-x).
+      const next = args[i + 1];
+      const value = eq >= 0 ? arg.slice(eq + 1) : next !== undefined && !/^-./.test(next) ? args[++i] : undefined;
+      if (!value) throw usage(command, `--${flag}`, 'needs a value');
+      values[flag] = value;
+    }
+  }
+  return { values, positionals };
+}
+
+function list(command: CommandName, flag: FlagName, value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw usage(command, `--${flag}`, 'needs a comma-separated list');
+  return items;
+}
+
+/** A list whose every item is one of `known`, with a suggestion for a near miss. */
+function listOf<T extends string>(command: CommandName, flag: FlagName, value: string | undefined, known: readonly T[], noun: string): T[] | undefined {
+  const items = list(command, flag, value);
+  for (const item of items ?? []) {
+    if (!(known as readonly string[]).includes(item)) {
+      const hint = suggest(item, known);
+      throw usage(command, `--${flag}`, `unknown ${noun} "${item}"${hint || ` (${noun}s: ${known.join(', ')})`}`);
+    }
+  }
+  return items as T[] | undefined;
+}
+
+export function defaultConcurrency(): number {
+  return Math.max(2, Math.min(4, os.availableParallelism() * 2));
+}
+
+export function parseCommandLine(argv: string[]): Command {
+  const named = argv[0] !== undefined && !argv[0].startsWith('-');
+  const name = named ? argv[0]! : 'run';
+  if (!Object.hasOwn(COMMANDS, name)) {
+    const names = Object.keys(COMMANDS);
+    throw new UsageError(`unknown command "${name}"${suggest(name, names) || ` (commands: ${names.join(', ')})`}`);
+  }
+  const command = name as CommandName;
+  const { values: v, positionals } = parseFlags(command, named ? argv.slice(1) : argv);
+  const text = (flag: FlagName) => (typeof v[flag] === 'string' ? (v[flag] as string) : undefined);
+  if (v.help) return { name: 'help', topic: command === 'help' ? positionals[0] : command };
+  if (v.version || command === 'version') return { name: 'version' };
+
+  const maxPositionals = command === 'feed' || command === 'help' ? 1 : 0;
+  if (positionals.length > maxPositionals) throw new UsageError(`${command}: unexpected argument "${positionals[maxPositionals]}"`);
+  if (command === 'help') return { name: 'help', topic: positionals[0] };
+
+  // Flags a command does not take never reach `v`, so they get their defaults here.
+  const common: CommonFlags = {
+    sitesRoot: text('sites-root') ?? 'sites',
+    localRoot: text('local-root') ?? 'aws-local-dev/s3',
+    sites: list(command, 'sites', text('sites')),
+    json: v.json === true,
+    verbose: v.verbose === true,
+  };
+  const syncFolders = listOf(command, 'sync-folders', text('sync-folders'), SYNC_FOLDERS, 'folder') ?? [...SYNC_FOLDERS];
+
+  switch (command) {
+    case 'run':
+    case 'demo': {
+      const concurrency = text('concurrency') === undefined ? defaultConcurrency() : Number(text('concurrency'));
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+        throw usage(command, '--concurrency', `must be an integer from 1 to 64 (got "${text('concurrency')}")`);
+      }
+      const renderer = (text('renderer') ?? 'auto') as Renderer;
+      if (!['auto', 'tree', 'plain'].includes(renderer)) throw usage(command, '--renderer', `must be auto, tree or plain (got "${renderer}")`);
+      const skip = listOf(command, 'skip', text('skip'), STEP_NAMES, 'step') ?? [];
+      const only = listOf(command, 'only', text('only'), STEP_NAMES, 'step');
+      if (only && skip.length > 0) throw usage(command, '--skip', 'cannot be combined with --only');
+      return {
+        name: command,
+        flags: {
+          ...common,
+          skip,
+          only,
+          syncFolders,
+          concurrency,
+          renderer,
+          logFile: text('log-file'),
+          summaryJson: text('summary-json'),
+          dryRun: v['dry-run'] === true,
+          forceIndex: v['force-index'] === true,
+          waitForIndex: v['wait-for-index'] === true,
+        },
+      };
+    }
+    case 'consistency':
+      return { name: command, flags: { ...common, syncFolders } };
+    case 'feed': {
+      const source = positionals[0];
+      if (!source) throw new UsageError('feed: needs one URL or file');
+      const at = text('at') === undefined ? undefined : Number(text('at'));
+      if (at !== undefined && (!Number.isInteger(at) || at < 0 || String(at).length !== 13)) {
+        throw usage(command, '--at', `must be epoch milliseconds (13 digits), got "${text('at')}"`);
+      }
+      return { name: command, flags: { ...common, source, at } };
+    }
+    case 'sites':
+    case 'validate':
+    case 'check-access':
+      return { name: command, flags: common };
+  }
+}

@@ -1,0 +1,57 @@
+// The local side of a site: every synced file under `<localDir>/<folder>/`, with the same
+// ignore rules as the bucket listing, size and mtime from stat, and the MD5 when the hash
+// cache knows this exact version. Hashing what is still unknown is left to the caller,
+// which hashes only where a comparison needs it.
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { mapPool } from '../../platform/limiter.ts';
+import type { S3Key } from '../../platform/types.ts';
+import type { LocalFile } from './diff.ts';
+import type { HashCache } from './hash-cache.ts';
+import { ignoreReason } from './ignore.ts';
+
+/** Synced local files, sorted by key. A missing folder is an empty one. */
+export async function scanLocal(localDir: string, folders: readonly string[], cache?: HashCache): Promise<LocalFile[]> {
+  const candidates: { key: string; path: string }[] = [];
+  for (const folder of folders) {
+    const root = path.join(localDir, folder);
+    let entries;
+    try {
+      entries = await readdir(root, { withFileTypes: true, recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    for (const entry of entries) {
+      // Symlinks and special files are not synced: a key is a regular file.
+      if (!entry.isFile()) continue;
+      const parent = entry.parentPath ?? (entry as unknown as { path: string }).path;
+      const full = path.join(parent, entry.name);
+      const key = path.relative(localDir, full).split(path.sep).join('/');
+      if (ignoreReason(key, folders) !== undefined) continue;
+      candidates.push({ key, path: full });
+    }
+  }
+  const files = await mapPool(candidates, 32, async (candidate): Promise<LocalFile | undefined> => {
+    let info;
+    try {
+      info = await stat(candidate.path);
+    } catch {
+      return undefined; // removed between readdir and stat
+    }
+    const cached = cache?.lookup(candidate.key, info.size, info.mtimeMs);
+    return {
+      key: candidate.key as S3Key,
+      path: candidate.path,
+      size: info.size,
+      modified: info.mtime,
+      mtimeMs: info.mtimeMs,
+      md5: cached?.md5,
+      knownEtag: cached?.etag,
+      lastEtag: cache?.lastEtag(candidate.key),
+    };
+  });
+  const present = files.filter((f): f is LocalFile => f !== undefined);
+  present.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return present;
+}

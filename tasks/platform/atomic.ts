@@ -1,0 +1,268 @@
+// Atomic writes (ARCHITECTURE.md "Sync rules"): write to a temporary name in the same folder, fsync, rename.
+// Temporary names start with "." and end in ".partial", so sync ignores them and a later
+// run never mistakes one for a complete file. Live temporaries are tracked so an
+// interrupted run can remove them before it exits.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, fsync, futimesSync, open as openCallback, renameSync, rmSync, writeSync, type Stats, type WriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { processExists } from './lock.ts';
+
+export const PARTIAL_SUFFIX = '.partial';
+const liveTemporaries = new Set<string>();
+const fsyncDescriptor = promisify(fsync);
+const openDescriptor = promisify(openCallback);
+
+// Unique per process without a random draw per file (thousands of files per run).
+const processTag = `${process.pid}-${randomBytes(3).toString('hex')}`;
+let temporaryCount = 0;
+
+/** `<dir>/.<name>.<pid>-<random><n>.partial` */
+export function temporaryPathFor(finalPath: string): string {
+  const dir = path.dirname(finalPath);
+  const name = path.basename(finalPath);
+  return path.join(dir, `.${name}.${processTag}${(temporaryCount++).toString(36)}${PARTIAL_SUFFIX}`);
+}
+
+// Folders this process already made: a download of thousands of files into ten folders
+// should not ask the kernel ten thousand times.
+const madeFolders = new Set<string>();
+
+async function ensureFolder(dir: string): Promise<void> {
+  if (madeFolders.has(dir)) return;
+  await mkdir(dir, { recursive: true });
+  madeFolders.add(dir);
+}
+
+/** Open a new file in its folder, making the folder if needed (again if it vanished since). */
+async function openInFolder<T>(filePath: string, openFile: () => Promise<T>): Promise<T> {
+  const dir = path.dirname(filePath);
+  await ensureFolder(dir);
+  try {
+    return await openFile();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    madeFolders.delete(dir);
+    await ensureFolder(dir);
+    return openFile();
+  }
+}
+
+export function isTemporaryName(name: string): boolean {
+  return name.endsWith(PARTIAL_SUFFIX) || name.endsWith('.tmp') || name.endsWith('.part') || name.endsWith('.download');
+}
+
+async function fsyncPath(p: string, flags: 'r' | 'r+' = 'r'): Promise<void> {
+  const handle = await open(p, flags);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsync the folder so the rename itself survives power loss. */
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    await fsyncPath(dir);
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+/**
+ * Folders whose renames still need their fsync. A step that commits many files into few
+ * folders collects them here and syncs each folder once at the end; a crash before that
+ * can only lose a rename (the file is then missing and fetched again), never leave a
+ * complete-looking file with incomplete content: each file's data is synced before its rename.
+ */
+export class PendingFolderSyncs {
+  private readonly folders = new Set<string>();
+
+  add(dir: string): void {
+    this.folders.add(dir);
+  }
+
+  async flush(): Promise<void> {
+    const folders = [...this.folders];
+    this.folders.clear();
+    await Promise.all(folders.map(fsyncDir));
+  }
+}
+
+export interface AtomicWriteOptions {
+  /** Set the final file's mtime (e.g. an object's LastModified). */
+  mtime?: Date;
+  /** Sync the folder later, with its other renames, instead of now. */
+  folderSyncs?: PendingFolderSyncs;
+}
+
+/**
+ * Write `data` to `finalPath` atomically; returns the final file's stat. Every whole-content
+ * write goes here: manifests, transcripts, caches, and downloads of thousands of small objects.
+ * Write, stamp, stat, close and rename take microseconds on a local disk, less than a
+ * thread-pool round trip apiece, so they run inline (measured: about 1 s less per 5,000
+ * files); creating the file and the fsync can wait on the filesystem journal, so those two
+ * leave the event loop.
+ */
+export async function writeFileAtomic(finalPath: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<Stats> {
+  const content = typeof data === 'string' ? Buffer.from(data) : data;
+  const tempPath = temporaryPathFor(finalPath);
+  liveTemporaries.add(tempPath);
+  let fd: number | undefined;
+  try {
+    fd = await openInFolder(tempPath, () => openDescriptor(tempPath, 'w'));
+    for (let offset = 0; offset < content.length; ) offset += writeSync(fd, content, offset);
+    await fsyncDescriptor(fd);
+    if (options.mtime) futimesSync(fd, options.mtime, options.mtime);
+    const info = fstatSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tempPath, finalPath);
+    await placed(tempPath, finalPath, options.folderSyncs);
+    return info;
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(tempPath, { force: true });
+    liveTemporaries.delete(tempPath);
+    throw error;
+  }
+}
+
+/** A temporary file that becomes `finalPath` only on commit(). */
+export interface AtomicFile {
+  readonly tempPath: string;
+  /** A stream into the temporary file (for content that arrives in pieces). */
+  readonly stream: WriteStream;
+  /** Write the whole content at once (instead of the stream). */
+  write(data: string | Uint8Array): Promise<void>;
+  /** Flush, fsync, stamp the mtime, rename into place; returns the final file's stat. */
+  commit(options?: AtomicWriteOptions): Promise<Stats>;
+  /** Remove the temporary file (safe to call more than once, or after commit). */
+  abort(): Promise<void>;
+}
+
+export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
+  const tempPath = temporaryPathFor(finalPath);
+  liveTemporaries.add(tempPath);
+  let handle: FileHandle;
+  try {
+    handle = await openInFolder(tempPath, () => open(tempPath, 'w'));
+  } catch (error) {
+    liveTemporaries.delete(tempPath);
+    throw error;
+  }
+  // One descriptor for the whole life of the file: write, fsync, stamp and stat through it.
+  let stream: WriteStream | undefined;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    stream?.destroy();
+    await handle.close();
+  };
+  let done = false;
+  return {
+    tempPath,
+    get stream() {
+      stream ??= handle.createWriteStream({ autoClose: false }) as unknown as WriteStream;
+      return stream;
+    },
+    write: (data) => handle.writeFile(data),
+    async commit(commitOptions = {}) {
+      if (stream && !stream.writableFinished) {
+        await new Promise<void>((resolve, reject) => {
+          stream!.once('error', reject);
+          stream!.end(() => resolve());
+        });
+      }
+      await handle.sync();
+      if (commitOptions.mtime) await handle.utimes(commitOptions.mtime, commitOptions.mtime);
+      const info = await handle.stat();
+      await close();
+      await rename(tempPath, finalPath);
+      done = true;
+      await placed(tempPath, finalPath, commitOptions.folderSyncs);
+      return info;
+    },
+    async abort() {
+      if (done) return;
+      done = true;
+      await close().catch(() => undefined);
+      await rm(tempPath, { force: true });
+      liveTemporaries.delete(tempPath);
+    },
+  };
+}
+
+/** After the rename: forget the temporary name, fsync the folder (now or with the step's others). */
+async function placed(tempPath: string, finalPath: string, folderSyncs: PendingFolderSyncs | undefined): Promise<void> {
+  liveTemporaries.delete(tempPath);
+  if (folderSyncs) folderSyncs.add(path.dirname(finalPath));
+  else await fsyncDir(path.dirname(finalPath));
+}
+
+/** fsync a complete temporary file, stamp its mtime if asked, rename it to `finalPath`, fsync the folder. */
+export async function renameIntoPlace(tempPath: string, finalPath: string, options: AtomicWriteOptions = {}): Promise<void> {
+  await fsyncPath(tempPath, 'r+');
+  if (options.mtime) await utimes(tempPath, options.mtime, options.mtime);
+  await rename(tempPath, finalPath);
+  await placed(tempPath, finalPath, options.folderSyncs);
+}
+
+/** Register a temporary file or folder (e.g. a whisper work folder) to remove if the run is interrupted. */
+export function trackTemporary(p: string): void {
+  liveTemporaries.add(p);
+}
+
+/** The owner removed it (or made it permanent). */
+export function untrackTemporary(p: string): void {
+  liveTemporaries.delete(p);
+}
+
+/** Remove every temporary file and folder this process still has (on interrupt). */
+export async function removeLiveTemporaries(): Promise<void> {
+  await Promise.all([...liveTemporaries].map((p) => rm(p, { recursive: true, force: true }).catch(() => undefined)));
+  liveTemporaries.clear();
+}
+
+/** Remove leftovers of killed runs under `root` (the run lock guarantees none is in use). */
+export async function removeStaleTemporaries(root: string): Promise<number> {
+  let removed = 0;
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    if (!entry.isFile() || !entry.name.startsWith('.') || !entry.name.endsWith(PARTIAL_SUFFIX)) continue;
+    const full = path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
+    if (liveTemporaries.has(full)) continue;
+    await rm(full, { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/**
+ * Temporary copies of `finalPath` (`.<name>.<pid>-<tag>.partial`) whose writer is dead: for
+ * files that a process without the run lock may be writing at the same time.
+ */
+export async function removeTemporariesOfDeadProcesses(finalPath: string): Promise<void> {
+  const dir = path.dirname(finalPath);
+  const prefix = `.${path.basename(finalPath)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(PARTIAL_SUFFIX)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && processExists(pid)) continue;
+    await rm(path.join(dir, name), { force: true });
+  }
+}

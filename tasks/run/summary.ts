@@ -1,0 +1,125 @@
+// The run summary: built from step records (values, never scraped from logs), printed
+// after every run in both output modes and optionally written as JSON.
+import chalk from 'chalk';
+import { formatBytes, formatDuration } from '../platform/format.ts';
+import { redact } from '../platform/secrets.ts';
+import type { RunSummary, SiteRecord, StepCounts, StepRecord, StepStatus, TransferCount } from '../platform/types.ts';
+
+function transfers(verb: string, byFolder: Record<string, TransferCount> | undefined): string[] {
+  if (!byFolder) return [];
+  return Object.entries(byFolder)
+    .filter(([, c]) => c.files > 0)
+    .map(([folder, c]) => {
+      const backlog = c.backlogFiles ? `, ${c.backlogFiles} backlog` : '';
+      return `${verb} ${folder} ${c.files} (${formatBytes(c.bytes)}${backlog})`;
+    });
+}
+
+/** "3 episodes added, uploaded audio 3 (2.1 MB, 1 backlog)" — only non-zero counts. */
+export function describeCounts(counts: StepCounts): string {
+  const parts: string[] = [];
+  const n = (value: number | undefined, label: string) => {
+    if (value) parts.push(`${value} ${label}`);
+  };
+  n(counts.episodesAdded, 'episodes added');
+  if (counts.audioDownloaded) parts.push(`${counts.audioDownloaded} audio downloaded (${formatBytes(counts.audioBytes ?? 0)})`);
+  n(counts.transcriptsMade, 'transcripts made');
+  parts.push(...transfers('downloaded', counts.downloaded));
+  parts.push(...transfers('uploaded', counts.uploaded));
+  if (counts.consistent !== undefined || counts.localOnly !== undefined) {
+    parts.push(
+      `consistent ${counts.consistent ?? 0}, local-only ${counts.localOnly ?? 0}, s3-only ${counts.s3Only ?? 0}, conflicts ${counts.conflicts ?? 0}`,
+    );
+  }
+  n(counts.invocations, 'indexing invocations');
+  return parts.join(', ');
+}
+
+const colour: Record<StepStatus, (s: string) => string> = {
+  ok: chalk.green,
+  'up-to-date': chalk.cyan,
+  skipped: chalk.gray,
+  failed: chalk.red,
+};
+
+/** One summary line per site and step, plus the error list; `line` decides the framing. */
+export interface SummaryLine {
+  site: string;
+  step: string;
+  level: 'info' | 'error';
+  text: string;
+}
+
+export function summaryLines(summary: RunSummary): SummaryLine[] {
+  const lines: SummaryLine[] = [];
+  for (const site of summary.sites) {
+    for (const step of site.steps) {
+      const counts = describeCounts(step.counts);
+      const text = `${step.status} ${formatDuration(step.durationMs)} ${step.message}${counts && !step.message.includes(counts) ? ` (${counts})` : ''}`;
+      lines.push({ site: site.site, step: step.step, level: step.status === 'failed' ? 'error' : 'info', text });
+    }
+  }
+  summary.errors.forEach((error, i) => {
+    lines.push({
+      site: error.site,
+      step: error.step,
+      level: 'error',
+      text: `error ${i + 1}/${summary.errors.length}: ${error.subject ? `${error.subject}: ` : ''}${error.message}${error.code ? ` [${error.code}]` : ''}`,
+    });
+  });
+  lines.push({ site: 'all', step: 'summary', level: summary.exitCode === 0 ? 'info' : 'error', text: closingLine(summary) });
+  return lines;
+}
+
+export function closingLine(summary: RunSummary): string {
+  const counts = { ok: 0, 'up-to-date': 0, skipped: 0, failed: 0 } satisfies Record<StepStatus, number>;
+  for (const site of summary.sites) counts[site.status]++;
+  const state = summary.interrupted ? 'interrupted' : summary.exitCode === 0 ? 'clean' : 'with failures';
+  return (
+    `run ${summary.runId} ${state}${summary.dryRun ? ' (dry run)' : ''} in ${formatDuration(summary.durationMs)}: ` +
+    `${summary.sites.length} sites (${counts.ok} ok, ${counts['up-to-date']} up-to-date, ${counts.failed} failed, ${counts.skipped} skipped), ` +
+    `${summary.errors.length} errors, exit ${summary.exitCode}`
+  );
+}
+
+/** The terminal form: a table per site, then the errors. */
+export function formatSummaryTable(summary: RunSummary): string {
+  const out: string[] = ['', chalk.bold('Summary')];
+  const stepWidth = 12;
+  for (const site of summary.sites) {
+    out.push(`${colour[site.status](statusMark(site.status))} ${chalk.bold(site.site)}`);
+    for (const step of site.steps) {
+      const counts = describeCounts(step.counts);
+      const detail = [step.message, counts && !step.message.includes(counts) ? counts : ''].filter(Boolean).join(' · ');
+      out.push(
+        `    ${step.step.padEnd(stepWidth)} ${colour[step.status](step.status.padEnd(10))} ${formatDuration(step.durationMs).padStart(7)}  ${detail}`,
+      );
+    }
+  }
+  if (summary.errors.length > 0) {
+    out.push('', chalk.bold.red(`Errors (${summary.errors.length})`));
+    summary.errors.forEach((e, i) => {
+      out.push(`  ${i + 1}. [${e.site}] [${e.step}] ${e.subject ? `${e.subject}: ` : ''}${e.message}${e.code ? ` [${e.code}]` : ''}`);
+    });
+  }
+  out.push('', summary.exitCode === 0 ? chalk.green(closingLine(summary)) : chalk.red(closingLine(summary)));
+  return redact(out.join('\n') + '\n');
+}
+
+function statusMark(status: StepStatus): string {
+  switch (status) {
+    case 'ok':
+      return '✔';
+    case 'up-to-date':
+      return '≡';
+    case 'skipped':
+      return '↓';
+    case 'failed':
+      return '✖';
+  }
+}
+
+/** The --summary-json document: redacted like every other output. */
+export function summaryJson(summary: RunSummary): string {
+  return redact(JSON.stringify(summary, null, 2)) + '\n';
+}
