@@ -88,6 +88,12 @@ async function dispatch(command: Command): Promise<number> {
       return (await import('./tasks/commands/validate.ts')).validateCommand(command.flags);
     case 'check-access':
       return (await import('./tasks/commands/check-access.ts')).checkAccessCommand(command.flags);
+    case 'verify':
+      return (await import('./tasks/commands/verify.ts')).verifyCommand(command.flags);
+    case 'status':
+      return (await import('./tasks/commands/status.ts')).statusCommand(command.flags);
+    case 'schedule':
+      return (await import('./tasks/commands/schedule.ts')).scheduleCommand(command.flags);
     case 'run':
       return run(command.flags);
     case 'demo': {

@@ -22,10 +22,22 @@ const RUN_DEFAULTS: RunFlags = {
   dryRun: false,
   forceIndex: false,
   waitForIndex: false,
+  maxRuntimeMs: undefined,
+  onFailure: undefined,
+  pingUrl: undefined,
+  maxEpisodesPerFeed: undefined,
+  index: undefined,
+  quiet: false,
+  logLevel: 'info',
+  logFormat: 'text',
+  minFreeBytes: 2 * 1024 ** 3,
 };
 
 test('each command takes exactly the flags it reads (the table --help is generated from)', () => {
-  const pipeline = ['sites', 'skip', 'only', 'sync-folders', 'concurrency', 'renderer', 'log-file', 'summary-json', 'dry-run', 'force-index'];
+  const pipeline = [
+    'sites', 'skip', 'only', 'sync-folders', 'concurrency', 'renderer', 'log-file', 'summary-json', 'dry-run', 'force-index',
+    'max-runtime', 'on-failure', 'ping-url', 'max-episodes-per-feed', 'index', 'quiet', 'log-level', 'log-format', 'min-free',
+  ];
   assert.deepEqual(
     Object.fromEntries(Object.entries(COMMANDS).map(([name, spec]) => [name, [...spec.flags].sort()])),
     Object.fromEntries(
@@ -37,6 +49,9 @@ test('each command takes exactly the flags it reads (the table --help is generat
         feed: ['json', 'at'],
         validate: ['sites', 'json', 'sites-root', 'local-root'],
         'check-access': ['sites', 'json', 'sites-root', 'local-root'],
+        verify: ['sites', 'sync-folders', 'json', 'sites-root', 'local-root'],
+        status: ['sites', 'json', 'sites-root', 'local-root'],
+        schedule: ['at', 'kind', 'max-runtime', 'sites-root', 'local-root'],
         help: [],
         version: [],
       }).map(([name, flags]) => [name, flags.sort()]),
@@ -45,11 +60,16 @@ test('each command takes exactly the flags it reads (the table --help is generat
 });
 
 test('every flag parses on the commands that list it and is refused, naming it and the command, on the others', () => {
-  const sample: Record<string, string> = { sites: 'a', skip: 'rss', only: 'rss', 'sync-folders': 'audio', concurrency: '2', renderer: 'plain', 'log-file': 'f', 'summary-json': 'f', at: '1700000000000', 'sites-root': 'd', 'local-root': 'd' };
+  const sample: Record<string, string> = {
+    sites: 'a', skip: 'rss', only: 'rss', 'sync-folders': 'audio', concurrency: '2', renderer: 'plain', 'log-file': 'f', 'summary-json': 'f', at: '1700000000000',
+    'sites-root': 'd', 'local-root': 'd', 'max-runtime': '6h', 'on-failure': 'true', 'ping-url': 'https://hc.example/x', 'max-episodes-per-feed': '3', index: 'local',
+    'log-level': 'warn', 'log-format': 'json', 'min-free': '1GB', kind: 'cron',
+  };
   for (const command of Object.keys(COMMANDS) as (keyof typeof COMMANDS)[]) {
     for (const flag of Object.keys(FLAGS)) {
       if (flag === 'help' || flag === 'version') continue;
-      const args = [command, ...(command === 'feed' ? ['feed.xml'] : []), sample[flag] ? `--${flag}=${sample[flag]}` : `--${flag}`];
+      const value = command === 'schedule' && flag === 'at' ? '02:30' : sample[flag];
+      const args = [command, ...(command === 'feed' ? ['feed.xml'] : command === 'schedule' ? ['install'] : []), value ? `--${flag}=${value}` : `--${flag}`];
       if ((COMMANDS[command].flags as readonly string[]).includes(flag)) {
         assert.doesNotThrow(() => parseCommandLine(args), args.join(' '));
       } else {
@@ -65,16 +85,16 @@ test('accepted command lines: every flag of every command, in each form parseArg
     [['--only=rss'], { name: 'run', flags: { ...RUN_DEFAULTS, only: ['rss'] } }],
     [
       ['run', '--sites=a, b', '--skip=rss,index', '--sync-folders=audio,rss', '--concurrency=8', '--renderer=plain', '--log-file=l.log', '--summary-json=s.json', '--dry-run', '--force-index', '--wait-for-index', '--verbose', '--sites-root=S', '--local-root=L'],
-      { name: 'run', flags: { ...RUN_DEFAULTS, sites: ['a', 'b'], skip: ['rss', 'index'], syncFolders: ['audio', 'rss'], concurrency: 8, renderer: 'plain', logFile: 'l.log', summaryJson: 's.json', dryRun: true, forceIndex: true, waitForIndex: true, verbose: true, sitesRoot: 'S', localRoot: 'L' } },
+      { name: 'run', flags: { ...RUN_DEFAULTS, sites: ['a', 'b'], skip: ['rss', 'index'], syncFolders: ['audio', 'rss'], concurrency: 8, renderer: 'plain', logFile: 'l.log', summaryJson: 's.json', dryRun: true, forceIndex: true, waitForIndex: true, verbose: true, logLevel: 'debug', sitesRoot: 'S', localRoot: 'L' } },
     ],
     // `--flag value`, bundled short switches, the last of a repeated flag wins.
     [
       ['run', '--sites-root', 'S', '--only', 'pre-sync,upload', '-nv', '--concurrency', '1', '--concurrency=3', '--log-file', '-'],
-      { name: 'run', flags: { ...RUN_DEFAULTS, sitesRoot: 'S', only: ['pre-sync', 'upload'], dryRun: true, verbose: true, concurrency: 3, logFile: '-' } },
+      { name: 'run', flags: { ...RUN_DEFAULTS, sitesRoot: 'S', only: ['pre-sync', 'upload'], dryRun: true, verbose: true, logLevel: 'debug', concurrency: 3, logFile: '-' } },
     ],
     [
       ['demo', '--renderer=plain', '--summary-json=first.json', '--sites=demo', '--only=rss', '--sync-folders=audio', '--concurrency=2', '--log-file=d.log', '-n', '--force-index', '-v'],
-      { name: 'demo', flags: { ...RUN_DEFAULTS, renderer: 'plain', summaryJson: 'first.json', sites: ['demo'], only: ['rss'], syncFolders: ['audio'], concurrency: 2, logFile: 'd.log', dryRun: true, forceIndex: true, verbose: true } },
+      { name: 'demo', flags: { ...RUN_DEFAULTS, renderer: 'plain', summaryJson: 'first.json', sites: ['demo'], only: ['rss'], syncFolders: ['audio'], concurrency: 2, logFile: 'd.log', dryRun: true, forceIndex: true, verbose: true, logLevel: 'debug' } },
     ],
     [['demo', '--skip', 'transcribe'], { name: 'demo', flags: { ...RUN_DEFAULTS, skip: ['transcribe'] } }],
     [['sites', '--json', '--sites-root=S', '--local-root', 'L'], { name: 'sites', flags: { ...COMMON, json: true, sitesRoot: 'S', localRoot: 'L' } }],
@@ -103,14 +123,14 @@ test('accepted command lines: every flag of every command, in each form parseArg
 test('rejections: exactly one line naming the command and the flag, with a suggestion for a near miss', () => {
   const cases: [string[], string][] = [
     // A flag the command does not read.
-    [['sites', '--sync-folders=zzz'], 'sites --sync-folders: not a flag of "sites" (it is for run, demo, consistency)'],
-    [['run', '--json'], 'run --json: not a flag of "run" (it is for sites, consistency, feed, validate, check-access)'],
-    [['demo', '--sites-root=S'], 'demo --sites-root: not a flag of "demo" (it is for run, sites, consistency, validate, check-access)'],
+    [['sites', '--sync-folders=zzz'], 'sites --sync-folders: not a flag of "sites" (it is for run, demo, consistency, verify)'],
+    [['run', '--json'], 'run --json: not a flag of "run" (it is for sites, consistency, feed, validate, check-access, verify, status)'],
+    [['demo', '--sites-root=S'], 'demo --sites-root: not a flag of "demo" (it is for run, sites, consistency, validate, check-access, verify, status, schedule)'],
     [['demo', '--wait-for-index'], 'demo --wait-for-index: not a flag of "demo" (it is for run)'],
     [['feed', 'f.xml', '--verbose'], 'feed --verbose: not a flag of "feed" (it is for run, demo, consistency)'],
     [['sites', '-v'], 'sites -v: not a flag of "sites" (it is for run, demo, consistency)'],
     [['validate', '-n'], 'validate -n: not a flag of "validate" (it is for run, demo)'],
-    [['version', '--json'], 'version --json: not a flag of "version" (it is for sites, consistency, feed, validate, check-access)'],
+    [['version', '--json'], 'version --json: not a flag of "version" (it is for sites, consistency, feed, validate, check-access, verify, status)'],
     // Unknown flags: near misses get the right name, from the command's own flags.
     [['run', '--sync-folder=audio'], 'run --sync-folder: unknown flag (did you mean --sync-folders?)'],
     [['run', '--dryrun'], 'run --dryrun: unknown flag (did you mean --dry-run?)'],
@@ -145,7 +165,7 @@ test('rejections: exactly one line naming the command and the flag, with a sugge
     [['feed'], 'feed: needs one URL or file'],
     [['feed', 'a.xml', 'b.xml'], 'feed: unexpected argument "b.xml"'],
     [['sites', 'extra'], 'sites: unexpected argument "extra"'],
-    [['explode'], 'unknown command "explode" (commands: run, demo, sites, consistency, feed, validate, check-access, help, version)'],
+    [['explode'], 'unknown command "explode" (commands: run, demo, sites, consistency, feed, validate, check-access, verify, status, schedule, help, version)'],
     [['sties'], 'unknown command "sties" (did you mean sites?)'],
   ];
   for (const [argv, message] of cases) {
@@ -177,7 +197,7 @@ function assertUsageExit(r: CliResult, message: string): void {
 }
 
 test('CLI: sites --sync-folders=zzz exits 2 naming the flag and the command', async () => {
-  assertUsageExit(await runCli(['sites', '--sync-folders=zzz']), 'sites --sync-folders: not a flag of "sites" (it is for run, demo, consistency)');
+  assertUsageExit(await runCli(['sites', '--sync-folders=zzz']), 'sites --sync-folders: not a flag of "sites" (it is for run, demo, consistency, verify)');
 });
 
 test('CLI: run --sync-folders=audoi exits 2 suggesting audio', async (t) => {

@@ -121,6 +121,8 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
         localRoot: flags.localRoot,
         forceIndex: flags.forceIndex,
         waitForIndex: flags.waitForIndex,
+        ...(flags.index ? { index: flags.index } : {}),
+        ...(flags.maxEpisodesPerFeed ? { maxEpisodesPerFeed: flags.maxEpisodesPerFeed } : {}),
       },
       concurrency: flags.concurrency,
       limits: { cpu: new Limiter('cpu', os.availableParallelism()), network: new Limiter('network', NETWORK_SLOTS), perHost: hostLimiters(PER_HOST_CONCURRENCY) },

@@ -21,6 +21,10 @@ export interface RunOptions {
   localRoot: string;
   forceIndex: boolean;
   waitForIndex: boolean;
+  /** --index: where to build the search index this run (else each site's automation.indexing). */
+  index?: 'lambda' | 'local';
+  /** --max-episodes-per-feed: the most new episodes one feed adds this run (newest first). */
+  maxEpisodesPerFeed?: number;
 }
 
 /** A step's view of its site and run: SiteWork (what engines take) plus the run's options. */

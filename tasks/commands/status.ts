@@ -1,0 +1,8 @@
+// `status`: not implemented yet (issue in progress).
+import type { CommonFlags } from './command-line.ts';
+import { EXIT } from '../platform/types.ts';
+
+export async function statusCommand(_flags: CommonFlags): Promise<number> {
+  process.stderr.write('error: status is not implemented yet\n');
+  return EXIT.usage;
+}
