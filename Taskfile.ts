@@ -10,9 +10,11 @@
 import { HELP, parseCommandLine, type Command, type RunFlags } from './tasks/commands/command-line.ts';
 import { unreachable, UsageError } from './tasks/platform/errors.ts';
 import { EXIT } from './tasks/platform/types.ts';
+import { VERSION } from './tasks/platform/version.ts';
 import type { StepDefinition } from './tasks/steps/contract.ts';
 
-const VERSION = '0.1.0';
+
+const ENVIRONMENT_ERRORS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EMFILE', 'ENFILE']);
 
 // The SDK warns once per process on Node 20 that releases from 2027 need Node 22; the lock file
 // pins today's releases, so under cron that warning is noise on stderr. The run logs it at debug.
@@ -63,6 +65,12 @@ async function main(argv: string[]): Promise<number> {
     // A bad flag, or a --sites id that names no site.
     if (error instanceof UsageError) {
       process.stderr.write(`error: ${error.message}\nRun with --help for usage.\n`);
+      return EXIT.usage;
+    }
+    // The machine, not the runner: a folder it cannot write, a full disk. Never "a bug".
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && ENVIRONMENT_ERRORS.has(code)) {
+      process.stderr.write(`error: ${(error as Error).message} (check the permissions and free space of the folders given with --local-root and --sites-root)\n`);
       return EXIT.usage;
     }
     throw error;

@@ -113,5 +113,9 @@ if (!existsSync(entry)) {
 }
 // In use from now: another start's pruning keeps it for a day.
 const now = new Date();
-utimesSync(dir, now, now);
+try {
+  utimesSync(dir, now, now);
+} catch {
+  // Another user's checkout (read-only cache): the bundle runs all the same, only its pruning date stays.
+}
 await import(pathToFileURL(entry).href);

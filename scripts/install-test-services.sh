@@ -12,6 +12,21 @@ if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-g
   echo "install-test-services: installed tmux"
 fi
 
+# The schedule tests: a real crontab (Debian's cron) and systemd-analyze verify (Debian's
+# systemd; works without systemd as PID 1). Each installed only when its tool is missing.
+install_for_tool() { # <tool> <package>
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-services: $1 missing; not root on Debian, install by hand: apt-get install -y $2 (the schedule tests skip what needs it)" >&2
+    return 0
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 || \
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }
+  echo "install-test-services: installed $2 ($1)"
+}
+install_for_tool crontab cron
+install_for_tool systemd-analyze systemd
+
 missing=""
 for tool in radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"

@@ -7,11 +7,15 @@ import { ensureFfmpeg } from '../tasks/engines/transcription/toolchain/ffmpeg.ts
 import { ensureWhisper } from '../tasks/engines/transcription/toolchain/whisper.ts';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { loadAutomationEnv } from '../tasks/aws/env.ts';
 
 const { values } = parseArgs({ options: { for: { type: 'string', default: 'demo' } } });
 const purpose = values.for === 'test' ? 'test' : 'demo';
 
 const say = (line: string) => process.stdout.write(`setup: ${line}\n`);
+// The nightly run reads WHISPER_MODEL and the rest from .env.automation: set-up must see the same.
+const env = loadAutomationEnv();
+if (env.loaded) say(`read ${env.file}`);
 let ok = true;
 for (const step of [ensureFfmpeg, ensureWhisper]) {
   const result = await step({ purpose, say });

@@ -1,6 +1,7 @@
 // The command line's contract: each command takes only the flags it reads, in every form
 // parseArgs took; anything else is a one-line usage error (exit 2) naming command and flag.
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { COMMANDS, FLAGS, HELP, defaultConcurrency, parseCommandLine, type Command, type RunFlags } from '../tasks/commands/command-line.ts';
 import { SYNC_FOLDERS } from '../tasks/platform/types.ts';
@@ -204,4 +205,11 @@ test('CLI: run --sync-folders=audoi exits 2 suggesting audio', async (t) => {
   // An empty sites root: had the folder been accepted, the run would have exited 2 for "no sites found" instead.
   const sitesRoot = await tempDir(t);
   assertUsageExit(await runCli(['run', '--sync-folders=audoi', `--sites-root=${sitesRoot}`]), 'run --sync-folders: unknown folder "audoi" (did you mean audio?)');
+});
+
+test('--version prints the version package.json has', async () => {
+  const { VERSION } = await import('../tasks/platform/version.ts');
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(VERSION, pkg.version);
+  assert.equal(parseCommandLine(['--version']).name, 'version');
 });

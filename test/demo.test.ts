@@ -14,12 +14,16 @@ interface Summary {
   errors: unknown[];
 }
 
-/** path -> "size mtimeMs" for every file under `root`. */
+/**
+ * path -> "size mtimeMs" for every file under `root`, except the runs' own records (`.runs/`:
+ * each run adds its history line and log by design; the data is what must not change).
+ */
 async function snapshot(root: string): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     const full = path.join(entry.parentPath, entry.name);
+    if (path.relative(root, full).split(path.sep)[0] === '.runs') continue;
     const s = await stat(full);
     files.set(path.relative(root, full), `${s.size} ${s.mtimeMs}`);
   }

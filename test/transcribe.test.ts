@@ -90,7 +90,7 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
       assert.ok(!/\bba\b/i.test(srt.toString()), `${key}: spelling correction not applied`);
     }
     // Nothing temporary left: no work folder, no partial SRT, no SRT for the broken file.
-    assert.deepEqual(await workDirsIn(tmp), []);
+    assert.deepEqual(await workDirsIn(site), []);
     assert.deepEqual((await filesUnder(path.join(site.siteDir, 'transcripts'))).filter((f) => f.includes('.partial') || f.includes('Cut') || f.includes('Html')), []);
 
     // Offsets, checked independently: cut the tone file where the runner did (its --verbose
@@ -158,13 +158,13 @@ describe('transcribe step (real ffmpeg and whisper-cli)', () => {
       if (!whisperPid) await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(whisperPid, `whisper-cli never started:\n${cli.output()}`);
-    assert.equal((await workDirsIn(tmp)).length, 1, 'expected a work folder while running');
+    assert.equal((await workDirsIn(site)).length, 1, 'expected a work folder while running');
     cli.child.kill('SIGTERM');
     const result = await cli.result;
     assert.equal(result.code, 130, cli.output());
     assert.match(cli.output(), /received SIGTERM/);
     assert.deepEqual(await processGroupMembers(pgid), []);
-    assert.deepEqual(await workDirsIn(tmp), []);
+    assert.deepEqual(await workDirsIn(site), []);
     assert.deepEqual(await filesUnder(path.join(site.siteDir, 'transcripts')), []);
   });
 

@@ -1,10 +1,22 @@
 // The central automation user's credentials, from `.env.automation` at the project root.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import dotenv from 'dotenv';
 import { registerSecret } from '../platform/secrets.ts';
 
 export const AUTOMATION_ENV_FILE = '.env.automation';
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * The automation env file: INGEST_ENV_FILE, else `.env.automation` in the current folder when
+ * there is one (an operator's own layout), else the project's (cron may start anywhere).
+ */
+export function automationEnvFile(): string {
+  if (process.env.INGEST_ENV_FILE) return path.resolve(process.env.INGEST_ENV_FILE);
+  const here = path.resolve(AUTOMATION_ENV_FILE);
+  return existsSync(here) ? here : path.join(PROJECT_ROOT, AUTOMATION_ENV_FILE);
+}
 export const REQUIRED_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
 
 export interface AutomationEnv {
@@ -15,7 +27,7 @@ export interface AutomationEnv {
   warnings: string[];
 }
 
-export function loadAutomationEnv(file = path.resolve(AUTOMATION_ENV_FILE)): AutomationEnv {
+export function loadAutomationEnv(file = automationEnvFile()): AutomationEnv {
   const warnings: string[] = [];
   let loaded = false;
   if (existsSync(file)) {

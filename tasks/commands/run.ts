@@ -1,41 +1,79 @@
 // `run` (and `demo`): select the sites, take the lock, sweep what a killed run left, run the
 // pipeline through the scheduler while the renderers observe its events, then write the
-// summary and map the outcome to an exit code. The pipeline itself is declared in Taskfile.ts.
+// summary, the history line and the per-run log, ping, and map the outcome to an exit code.
+// Every run is recorded, including one that stops before any site (a held lock). The pipeline
+// itself is declared in Taskfile.ts.
 import { setMaxListeners } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunFlags } from './command-line.ts';
 import { automationEnvProblem, loadAutomationEnv } from '../aws/env.ts';
 import { createSiteClients } from '../aws/clients.ts';
-import { removeLiveTemporaries, removeStaleTemporaries } from '../platform/atomic.ts';
-import { hostLimiters, Limiter } from '../platform/limiter.ts';
 import { PER_HOST_CONCURRENCY } from '../engines/feeds/audio-download.ts';
+import { describeSweep, removeLiveTemporaries, sweepLocalRoot } from '../platform/atomic.ts';
+import { hostLimiters, Limiter } from '../platform/limiter.ts';
 import { acquireLock, describeHolder } from '../platform/lock.ts';
 import { Logger } from '../platform/log.ts';
 import { EXIT, STEP_NAMES, type RunSummary, type SiteRecord, type StepError, type StepName } from '../platform/types.ts';
-import { discoverSites, selectSites } from '../site/site-config.ts';
+import { discoverSites, selectSites, type ConfigProblem } from '../site/site-config.ts';
+import { readSiteState, writeSiteState } from '../site/site-state.ts';
 import type { StepDefinition } from '../steps/contract.ts';
 import { EventStream, type Renderer } from '../run/events.ts';
+import { appendHistory, historyEntry, keptLogs, logsDir, rotateLogs, runsDir } from '../run/history.ts';
+import { ping, runOnFailure } from '../run/notify.ts';
 import { plainRenderer } from '../run/render/plain.ts';
 import { treeRenderer } from '../run/render/tree.ts';
 import { runSites } from '../run/scheduler.ts';
 import { summaryJson } from '../run/summary.ts';
+import { preflight } from './preflight.ts';
 
 /** Network transfers in flight across all sites. */
 const NETWORK_SLOTS = 16;
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+
 
 export interface RunTerminal {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
 }
 
+/** The outputs of one run: renderers on one event stream, the log files they write to. */
+interface RunOutputs {
+  events: EventStream;
+  renderers: Renderer[];
+  files: WriteStream[];
+  logger: Logger;
+}
+
+async function openOutputs(flags: RunFlags, runId: string, terminal: RunTerminal): Promise<RunOutputs> {
+  const tty = !flags.quiet && (flags.renderer === 'tree' || (flags.renderer === 'auto' && terminal.stdout.isTTY === true));
+  const events = new EventStream();
+  const renderers: Renderer[] = [];
+  const files: WriteStream[] = [];
+  const fileRenderer = async (file: string, verbose: boolean) => {
+    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    const stream = createWriteStream(file, { flags: 'a' });
+    files.push(stream);
+    renderers.push(plainRenderer({ write: (text) => stream.write(text), verbose, format: flags.logFormat }));
+  };
+  // Every run keeps its own log (rotated), whatever the terminal shows; a dry run writes nothing.
+  if (!flags.dryRun) await fileRenderer(path.join(logsDir(flags.localRoot), `${runId}.log`), flags.verbose);
+  if (flags.logFile) await fileRenderer(flags.logFile, flags.verbose);
+  renderers.push(
+    tty
+      ? treeRenderer({ stream: terminal.stdout, columns: terminal.stdout.columns ?? 100, rows: terminal.stdout.rows ?? 40, verbose: flags.verbose })
+      : plainRenderer({ write: (text) => terminal.stdout.write(text), verbose: flags.verbose, level: flags.logLevel, format: flags.logFormat }),
+  );
+  for (const renderer of renderers) events.subscribe(renderer.handle);
+  const logger = new Logger([(event) => events.emit({ type: 'log', event })]);
+  return { events, renderers, files, logger };
+}
+
 export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], terminal: RunTerminal = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const startedAt = new Date();
   const runId = `${startedAt.toISOString().replace(/[-:]/g, '').slice(0, 15)}-${process.pid}`;
-  const tty = flags.renderer === 'tree' || (flags.renderer === 'auto' && terminal.stdout.isTTY === true);
 
   // Configuration: an unknown --sites id is a usage error; a broken site fails only itself.
   const env = loadAutomationEnv();
@@ -44,32 +82,35 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
     terminal.stderr.write(`error: no sites found under ${path.resolve(flags.sitesRoot)} (expected <id>/site.config.json)\n`);
     return EXIT.usage;
   }
-
-  // Renderers observe one event stream; the logger feeds it.
-  const events = new EventStream();
-  const renderers: Renderer[] = [];
-  const logFile = flags.logFile ? await openLogFile(flags.logFile) : undefined;
-  if (logFile) renderers.push(plainRenderer({ write: (text) => logFile.write(text), verbose: flags.verbose }));
-  renderers.push(
-    tty
-      ? treeRenderer({ stream: terminal.stdout, columns: terminal.stdout.columns ?? 100, rows: terminal.stdout.rows ?? 40, verbose: flags.verbose })
-      : plainRenderer({ write: (text) => terminal.stdout.write(text), verbose: flags.verbose }),
-  );
-  for (const renderer of renderers) events.subscribe(renderer.handle);
-  const logger = new Logger([(event) => events.emit({ type: 'log', event })]);
-  const runLog = logger.child({ site: 'all', step: 'run' });
+  const pingUrl = flags.pingUrl ?? (process.env.INGEST_PING_URL?.replace(/\/+$/, '') || undefined);
   const included = STEP_NAMES.filter((s) => !excludedReason(flags, s));
 
+  // A broken machine fails before any site starts: one line per problem, exit 2, recorded.
+  if (!flags.dryRun) {
+    const problems = await preflight({ localRoot: flags.localRoot, minFreeBytes: flags.minFreeBytes, steps: included, sites, env });
+    if (problems.length > 0) return refuseToStart(flags, runId, startedAt, problems, pingUrl, terminal);
+  }
+  const outputs = await openOutputs(flags, runId, terminal);
+  const { events, logger } = outputs;
+  const runLog = logger.child({ site: 'all', step: 'run' });
+  if (pingUrl && !flags.dryRun) await ping(pingUrl, 'start', undefined, runLog);
+
   for (const warning of env.warnings) runLog.warn(warning);
+  // A real run stopped in preflight; a dry run only says so.
   const envProblem = automationEnvProblem(env, sites.filter((s) => s.automation.roleArn).length);
-  if (envProblem) runLog.error(envProblem);
+  if (envProblem && flags.dryRun) runLog.error(envProblem);
   if (NODE_MAJOR < 22) runLog.debug(`Node ${process.versions.node}: AWS SDK releases after January 2027 need Node 22 (the lock file pins working ones)`);
 
-  const lock = flags.dryRun ? undefined : await acquireLock(flags.localRoot, `run ${process.argv.slice(2).join(' ')}`.trim());
+  const finish = (records: SiteRecord[], end: { exitCode?: number; interrupted?: boolean; refused?: string; stopped?: string }) =>
+    finishRun({ flags, runId, startedAt, records, problems, outputs, pingUrl, ...end });
+
+  const deadline = flags.maxRuntimeMs ? new Date(startedAt.getTime() + flags.maxRuntimeMs) : undefined;
+  const lock = flags.dryRun ? undefined : await acquireLock(flags.localRoot, `run ${process.argv.slice(2).join(' ')}`.trim(), { deadline });
   if (lock?.status === 'held') {
-    terminal.stderr.write(`error: another run holds ${lock.lockPath}: ${describeHolder(lock.holder)}\n`);
-    await finishRenderers(renderers, logFile, startedAt, runId, flags, [], problems, EXIT.locked, false, events, true);
-    return EXIT.locked;
+    const reason = `another run holds ${lock.lockPath}: ${describeHolder(lock.holder)}`;
+    terminal.stderr.write(`error: ${reason}\n`);
+    runLog.error(reason);
+    return finish([], { exitCode: EXIT.locked, refused: reason });
   }
   events.emit({ type: 'run-started', time: startedAt, runId, sites: [...problems.map((p) => p.site), ...sites.map((s) => s.id)], steps: included, dryRun: flags.dryRun });
   // A site whose configuration is broken is done before it starts: failed, with the reason.
@@ -79,33 +120,32 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
   }
   if (lock?.tookOverFrom) runLog.warn(`took over a stale lock from ${describeHolder(lock.tookOverFrom)}`);
 
-  // One cancellation signal for every step, child process and SDK call.
+  // One cancellation signal for every step, child process and SDK call: SIGINT, SIGTERM, --max-runtime.
   const controller = new AbortController();
   setMaxListeners(0, controller.signal);
-  let interrupted = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) {
+  let stopped: string | undefined;
+  const stop = (why: string) => {
+    if (stopped) {
       // A second signal: stop now.
       void removeLiveTemporaries().finally(() => process.exit(EXIT.interrupted));
       return;
     }
-    interrupted = true;
-    runLog.warn(`received ${signal}: stopping (child processes killed, temporary files removed)`);
-    controller.abort(new Error(`interrupted by ${signal}`));
+    stopped = why;
+    runLog.warn(`${why}: stopping (child processes killed, temporary files removed)`);
+    controller.abort(new Error(why));
     // Steps honour the signal; this bounds the wait if one does not.
     setTimeout(() => void removeLiveTemporaries().finally(() => process.exit(EXIT.interrupted)), 4_000).unref();
   };
+  const onSignal = (signal: NodeJS.Signals) => stop(`received ${signal}`);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const overtime = flags.maxRuntimeMs ? setTimeout(() => stop(`the run exceeded --max-runtime (${Math.round(flags.maxRuntimeMs! / 60_000)} min)`), flags.maxRuntimeMs) : undefined;
 
   try {
     if (!flags.dryRun) {
-      await Promise.all(
-        sites.map(async (site) => {
-          const removed = await removeStaleTemporaries(site.localDir);
-          if (removed > 0) logger.child({ site: site.id, step: 'run' }).warn(`removed ${removed} partial files left by an interrupted run`);
-        }),
-      );
+      // What a killed run left (partial files, whisper work folders): only while holding the lock.
+      const swept = await sweepLocalRoot(flags.localRoot, sites.map((site) => site.id));
+      if (swept.removed > 0) runLog.warn(describeSweep(swept));
     }
     runLog.info(`run ${runId}: ${sites.length + problems.length} sites, steps ${included.join(', ')}${flags.dryRun ? ' (dry run)' : ''}`);
 
@@ -129,11 +169,13 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
       signal: controller.signal,
       logger,
       clientsFor: (site) => createSiteClients(site, runId),
+      // The clock of the per-site backoff (tasks/site/site-state.ts): one tick per run that reaches the site.
+      onSiteStart: flags.dryRun ? undefined : (site) => countSiteRun(flags.localRoot, site.id, logger.child({ site: site.id, step: 'run' })),
       emit: events.emit,
     });
-    const exitCode = await finishRenderers(renderers, logFile, startedAt, runId, flags, records, problems, undefined, interrupted, events, false);
-    return exitCode;
+    return await finish(records, { interrupted: stopped !== undefined, stopped });
   } finally {
+    clearTimeout(overtime);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await removeLiveTemporaries();
@@ -141,21 +183,25 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
   }
 }
 
-/** Build the summary, hand it to the renderers, write the JSON, close the log. Returns the exit code. */
-async function finishRenderers(
-  renderers: Renderer[],
-  logFile: ReturnType<typeof createWriteStream> | undefined,
-  startedAt: Date,
-  runId: string,
-  flags: RunFlags,
-  records: SiteRecord[],
-  problems: { site: string; configPath: string; message: string }[],
-  forcedExit: number | undefined,
-  interrupted: boolean,
-  events: EventStream,
-  refused: boolean,
-): Promise<number> {
+interface FinishInput {
+  flags: RunFlags;
+  runId: string;
+  startedAt: Date;
+  records: SiteRecord[];
+  problems: ConfigProblem[];
+  outputs: RunOutputs;
+  pingUrl: string | undefined;
+  exitCode?: number;
+  interrupted?: boolean;
+  refused?: string;
+  stopped?: string;
+}
+
+/** Build the summary, hand it to the renderers, write it and the history line, ping. Returns the exit code. */
+async function finishRun(input: FinishInput): Promise<number> {
+  const { flags, records, problems, outputs } = input;
   const errors: StepError[] = [
+    ...(input.refused ? [{ site: 'all', step: 'runner' as const, message: input.refused }] : []),
     ...problems.map((p): StepError => ({ site: p.site, step: 'config', subject: p.configPath, message: p.message })),
     ...records.flatMap((site) => site.steps.flatMap((step) => step.errors)),
   ];
@@ -163,33 +209,83 @@ async function finishRenderers(
   const finishedAt = new Date();
   const summary: RunSummary = {
     schema: 'podcast-ingest/summary@1',
+    runId: input.runId,
+    startedAt: input.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - input.startedAt.getTime(),
+    dryRun: flags.dryRun,
+    interrupted: input.interrupted ?? false,
+    exitCode: input.exitCode ?? (input.interrupted ? EXIT.interrupted : failed ? EXIT.failed : EXIT.ok),
+    sites: input.refused ? [] : [...problems.map((p): SiteRecord => ({ site: p.site, status: 'failed', steps: [] })), ...records],
+    errors,
+  };
+  if (!input.refused) outputs.events.emit({ type: 'run-finished', time: finishedAt, summary });
+  for (const renderer of outputs.renderers) await renderer.finish();
+  await Promise.all(outputs.files.map((stream) => new Promise<void>((resolve) => stream.end(() => resolve()))));
+
+  // The summary goes where --summary-json says and always to .runs/last-run.json, so a refused
+  // night never leaves the previous night's summary looking current.
+  const json = summaryJson(summary);
+  const lastRun = path.join(runsDir(flags.localRoot), 'last-run.json');
+  const summaryPath = flags.summaryJson ? path.resolve(flags.summaryJson) : lastRun;
+  for (const file of new Set(flags.dryRun ? (flags.summaryJson ? [summaryPath] : []) : [summaryPath, lastRun])) {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, json);
+  }
+  const log = outputs.logger.child({ site: 'all', step: 'run' });
+  if (!flags.dryRun) {
+    await appendHistory(flags.localRoot, historyEntry(summary, input.refused));
+    await rotateLogs(flags.localRoot, keptLogs());
+  }
+  if (input.pingUrl && !flags.dryRun) await ping(input.pingUrl, summary.exitCode, json, log);
+  if (flags.onFailure && summary.exitCode !== EXIT.ok) await runOnFailure(flags.onFailure, summaryPath, log);
+  return summary.exitCode;
+}
+
+/**
+ * Preflight found problems: print them (one line each), record the run when the local root
+ * takes a history line, ping. Nothing else started.
+ */
+async function refuseToStart(flags: RunFlags, runId: string, startedAt: Date, problems: string[], pingUrl: string | undefined, terminal: RunTerminal): Promise<number> {
+  for (const problem of problems) terminal.stderr.write(`error: ${problem}\n`);
+  terminal.stderr.write(`error: ${problems.length === 1 ? 'this problem stops' : `these ${problems.length} problems stop`} the run before any site starts (exit 2)\n`);
+  const finishedAt = new Date();
+  const summary: RunSummary = {
+    schema: 'podcast-ingest/summary@1',
     runId,
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(),
-    dryRun: flags.dryRun,
-    interrupted,
-    exitCode: forcedExit ?? (interrupted ? EXIT.interrupted : failed ? EXIT.failed : EXIT.ok),
-    sites: [...problems.map((p): SiteRecord => ({ site: p.site, status: 'failed', steps: [] })), ...records],
-    errors,
+    dryRun: false,
+    interrupted: false,
+    exitCode: EXIT.usage,
+    sites: [],
+    errors: problems.map((message): StepError => ({ site: 'all', step: 'runner', subject: 'preflight', message })),
   };
-  if (!refused) events.emit({ type: 'run-finished', time: finishedAt, summary });
-  for (const renderer of renderers) await renderer.finish();
-  if (flags.summaryJson && !refused) {
-    await mkdir(path.dirname(path.resolve(flags.summaryJson)), { recursive: true });
-    await writeFile(flags.summaryJson, summaryJson(summary));
+  const quietLog = new Logger([]);
+  try {
+    await appendHistory(flags.localRoot, historyEntry(summary, `preflight: ${problems.join('; ')}`));
+    if (flags.summaryJson) await writeFile(flags.summaryJson, summaryJson(summary));
+  } catch {
+    // The local root itself may be the problem: stderr has said it all.
   }
-  if (logFile) await new Promise<void>((resolve) => logFile.end(() => resolve()));
-  return summary.exitCode;
+  if (pingUrl) await ping(pingUrl, EXIT.usage, problems.join('\n'), quietLog);
+  return EXIT.usage;
+}
+
+/** One more run of this site (the backoff's clock); a damaged state file is said so and started afresh. */
+async function countSiteRun(localRoot: string, siteId: string, log: Logger): Promise<void> {
+  const read = await readSiteState(localRoot, siteId);
+  if (read.kind === 'rebuilt') {
+    log.warn(`the site's state file is ${read.reason}: starting it afresh (failure counts restart, moved feeds are found again, and the site is indexed once in case an invocation was owed)`);
+    read.state.pendingIndex = { since: new Date().toISOString(), reason: 'the state file was rebuilt' };
+  }
+  read.state.runs++;
+  await writeSiteState(localRoot, read.state);
 }
 
 function excludedReason(flags: RunFlags, step: StepName): string | undefined {
   if (flags.only && !flags.only.includes(step)) return 'not in --only';
   if (flags.skip.includes(step)) return 'excluded by --skip';
   return undefined;
-}
-
-async function openLogFile(file: string) {
-  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  return createWriteStream(file, { flags: 'a' });
 }

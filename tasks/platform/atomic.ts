@@ -4,7 +4,7 @@
 // interrupted run can remove them before it exits.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsync, futimesSync, open as openCallback, renameSync, rmSync, writeSync, type Stats, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { processExists } from './lock.ts';
@@ -229,21 +229,102 @@ export async function removeLiveTemporaries(): Promise<void> {
 
 /** Remove leftovers of killed runs under `root` (the run lock guarantees none is in use). */
 export async function removeStaleTemporaries(root: string): Promise<number> {
-  let removed = 0;
+  return (await removePartials(root, () => true)).count;
+}
+
+/** `.partial` files under `root` (recursively) that `remove` accepts and this process does not own. */
+async function removePartials(root: string, remove: (name: string) => boolean): Promise<{ count: number; bytes: number }> {
+  const result = { count: 0, bytes: 0 };
   let entries;
   try {
     entries = await readdir(root, { withFileTypes: true, recursive: true });
   } catch {
-    return 0;
+    return result;
   }
   for (const entry of entries) {
-    if (!entry.isFile() || !entry.name.startsWith('.') || !entry.name.endsWith(PARTIAL_SUFFIX)) continue;
+    if (!entry.isFile() || !entry.name.startsWith('.') || !entry.name.endsWith(PARTIAL_SUFFIX) || !remove(entry.name)) continue;
     const full = path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
     if (liveTemporaries.has(full)) continue;
+    result.bytes += await sizeOf(full);
     await rm(full, { force: true });
-    removed++;
+    result.count++;
   }
-  return removed;
+  return result;
+}
+
+async function sizeOf(p: string): Promise<number> {
+  try {
+    const info = await lstat(p);
+    if (!info.isDirectory()) return info.size;
+    const entries = await readdir(p, { withFileTypes: true, recursive: true });
+    const sizes = await Promise.all(entries.filter((e) => e.isFile()).map((e) => lstat(path.join(e.parentPath, e.name)).then((s) => s.size, () => 0)));
+    return sizes.reduce((a, b) => a + b, 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Where the transcribe step keeps a site's work folders (decoded audio, chunk WAVs): on the local root's disk, swept by sweepLocalRoot. */
+export function workRootFor(localRoot: string, siteId: string): string {
+  return path.join(localRoot, '.work', siteId);
+}
+
+/** The writer's pid in a name from temporaryPathFor (`.<name>.<pid>-<tag><n>.partial`). */
+function writerPid(name: string): number | undefined {
+  const m = /\.(\d+)-[0-9a-f]{6}[0-9a-z]+\.partial$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+export interface SweepResult {
+  removed: number;
+  partialFiles: number;
+  workFolders: number;
+  bytes: number;
+}
+
+/**
+ * Remove what killed runs left under the local root: partial files in the given sites' folders,
+ * partial files of dead processes in the dot-folders beside them (`.cache`, `.runs`, `.backups`,
+ * `.conflicts`: commands without the run lock, such as consistency, write there too), and every
+ * work folder under `.work`. Call it only while holding the run lock; what this process tracks is kept.
+ */
+export async function sweepLocalRoot(localRoot: string, siteIds: readonly string[]): Promise<SweepResult> {
+  const result: SweepResult = { removed: 0, partialFiles: 0, workFolders: 0, bytes: 0 };
+  const add = (found: { count: number; bytes: number }, kind: 'partialFiles' | 'workFolders') => {
+    result[kind] += found.count;
+    result.removed += found.count;
+    result.bytes += found.bytes;
+  };
+  for (const found of await Promise.all(siteIds.map((id) => removePartials(path.join(localRoot, 'sites', id), () => true)))) add(found, 'partialFiles');
+  // A name without a pid is not ours; a pid that is alive may be another command's write in progress.
+  const dead = (name: string) => {
+    const pid = writerPid(name);
+    return pid !== undefined && !processExists(pid);
+  };
+  for (const entry of await readdir(localRoot, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory() || !entry.name.startsWith('.') || entry.name === '.work') continue;
+    add(await removePartials(path.join(localRoot, entry.name), dead), 'partialFiles');
+  }
+  // Only runs (under the lock) make work folders: none of another process can be live.
+  const work = path.join(localRoot, '.work');
+  for (const site of await readdir(work, { withFileTypes: true }).catch(() => [])) {
+    if (!site.isDirectory()) continue;
+    for (const name of await readdir(path.join(work, site.name)).catch(() => [])) {
+      const full = path.join(work, site.name, name);
+      if (liveTemporaries.has(full)) continue;
+      const bytes = await sizeOf(full);
+      await rm(full, { recursive: true, force: true });
+      add({ count: 1, bytes }, 'workFolders');
+    }
+  }
+  return result;
+}
+
+/** The run's warning line for a sweep that removed something (its start is the wording operators and tests already know). */
+export function describeSweep(r: SweepResult): string {
+  const parts = r.partialFiles > 0 || r.workFolders === 0 ? [`${r.partialFiles} partial files`] : [];
+  if (r.workFolders > 0) parts.push(`${r.workFolders} work folder${r.workFolders === 1 ? '' : 's'}`);
+  return `removed ${parts.join(' and ')} left by an interrupted run (${(r.bytes / 1024 / 1024).toFixed(1)} MB)`;
 }
 
 /**

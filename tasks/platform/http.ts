@@ -52,6 +52,8 @@ export interface GetResponse {
   headers: IncomingHttpHeaders;
   /** The URL after redirects. */
   url: string;
+  /** Where an unbroken chain of permanent redirects (301, 308) from the start led, if anywhere. */
+  movedPermanentlyTo?: string;
   body: Readable;
 }
 
@@ -67,6 +69,8 @@ export function isHttpUrl(raw: string): boolean {
 /** GET `url`, following redirects. Resolves once response headers arrive (any status). */
 export async function httpGet(url: string, options: GetOptions = {}): Promise<GetResponse> {
   let current = url;
+  let permanent: string | undefined;
+  let onlyPermanent = true;
   for (let hop = 0; ; hop++) {
     if (!isHttpUrl(current)) {
       throw new HttpError(`refusing ${hop === 0 ? 'URL' : 'redirect to'} "${current}": only http and https are fetched`, { url }, 'permanent');
@@ -78,9 +82,11 @@ export async function httpGet(url: string, options: GetOptions = {}): Promise<Ge
       res.resume();
       if (hop >= MAX_REDIRECTS) throw new HttpError(`too many redirects (more than ${MAX_REDIRECTS}) starting at ${url}`, { url, status }, 'permanent');
       current = new URL(location, current).toString();
+      onlyPermanent &&= status === 301 || status === 308;
+      if (onlyPermanent) permanent = current;
       continue;
     }
-    return { status, headers: res.headers, url: current, body: decode(res, options.decompress ?? false) };
+    return { status, headers: res.headers, url: current, ...(permanent ? { movedPermanentlyTo: permanent } : {}), body: decode(res, options.decompress ?? false) };
   }
 }
 

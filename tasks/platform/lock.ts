@@ -23,6 +23,8 @@ export interface LockHolder {
   /** Kernel start time of the holder process (Linux), to tell a reused pid apart. */
   processStart?: string;
   command?: string;
+  /** When the holder said it would be done (its --max-runtime): past it, a live holder is probably stuck. */
+  deadline?: string;
 }
 
 export type LockResult =
@@ -181,7 +183,7 @@ async function removeLeftovers(lockPath: string, me: LockHolder): Promise<void> 
   }
 }
 
-export async function acquireLock(localRoot: string, command: string): Promise<LockResult> {
+export async function acquireLock(localRoot: string, command: string, options: { deadline?: Date } = {}): Promise<LockResult> {
   await mkdir(localRoot, { recursive: true });
   const lockPath = path.join(localRoot, LOCK_NAME);
   const token = `${process.pid}-${randomBytes(8).toString('hex')}`;
@@ -191,6 +193,7 @@ export async function acquireLock(localRoot: string, command: string): Promise<L
     startedAt: new Date().toISOString(),
     processStart: processStartTime(process.pid),
     command,
+    ...(options.deadline ? { deadline: options.deadline.toISOString() } : {}),
     token,
   };
   // Complete and on disk before it gets the lock name: a crash must not leave an empty lock.
@@ -238,6 +241,10 @@ export async function acquireLock(localRoot: string, command: string): Promise<L
   }
 }
 
-export function describeHolder(holder: LockHolder): string {
-  return `pid ${holder.pid} on ${holder.host}, started ${holder.startedAt}${holder.command ? ` (${holder.command})` : ''}`;
+export function describeHolder(holder: LockHolder, now = new Date()): string {
+  const base = `pid ${holder.pid} on ${holder.host}, started ${holder.startedAt}${holder.command ? ` (${holder.command})` : ''}`;
+  if (holder.deadline && Date.parse(holder.deadline) < now.getTime()) {
+    return `${base}; it is past its maximum run time (${holder.deadline}) and may be stuck: check it, and stop it with kill ${holder.pid} if so`;
+  }
+  return base;
 }

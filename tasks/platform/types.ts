@@ -43,6 +43,12 @@ export interface StepCounts {
   s3Only?: number;
   consistent?: number;
   conflicts?: number;
+  /** Search entries written this run (local indexing). */
+  searchEntries?: number;
+  /** Index shards built this run (local indexing). */
+  shardsRebuilt?: number;
+  /** Bytes of the index files written this run: shards and the single-file index. */
+  indexBytes?: number;
 }
 
 /** One failure, with enough context to act on it without reading logs. */

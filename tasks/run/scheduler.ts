@@ -26,6 +26,8 @@ export interface SchedulerInput {
   /** The run's logger; each step gets a child bound to its site and step. */
   logger: Logger;
   clientsFor: (site: SiteConfig) => SiteClients;
+  /** Called as a site starts (the durable per-site run counter); a failure is logged, the site goes on. */
+  onSiteStart?: (site: SiteConfig) => Promise<void>;
   emit: (event: RunEvent) => void;
 }
 
@@ -63,6 +65,7 @@ function skippedRecord(step: StepName, message: string): StepRecord {
 
 async function runSite(input: SchedulerInput, site: SiteConfig): Promise<SiteRecord> {
   input.emit({ type: 'site-started', time: new Date(), site: site.id });
+  await input.onSiteStart?.(site).catch((error: unknown) => input.logger.child({ site: site.id, step: 'run' }).warn(`cannot update the site's state: ${errorMessage(error)}`));
   const clients = input.clientsFor(site);
   const outputs: Partial<Record<StepName, unknown>> = {};
   // Steps that failed fatally, or were skipped because of one: what needs them is skipped too.

@@ -31,6 +31,11 @@ export function describeCounts(counts: StepCounts): string {
       `consistent ${counts.consistent ?? 0}, local-only ${counts.localOnly ?? 0}, s3-only ${counts.s3Only ?? 0}, conflicts ${counts.conflicts ?? 0}`,
     );
   }
+  n(counts.searchEntries, 'search entries');
+  if (counts.shardsRebuilt || counts.indexBytes) {
+    const shards = counts.shardsRebuilt ?? 0;
+    parts.push(`${shards} shard${shards === 1 ? '' : 's'} rebuilt (${formatBytes(counts.indexBytes ?? 0)} of index written)`);
+  }
   n(counts.invocations, 'indexing invocations');
   return parts.join(', ');
 }

@@ -138,6 +138,8 @@ export interface MergeResult {
   known: number;
   /** Of `added`, the file keys taken over from orphan files instead of minted. */
   adopted: string[];
+  /** New episodes left for a later run by the cap. */
+  deferred: number;
 }
 
 /**
@@ -150,16 +152,27 @@ export function mergeFeedEpisodes(
   episodes: IdentifiedEpisode[],
   downloadedAtMs: number,
   orphans?: OrphanEpisodeFiles,
+  /** At most this many new episodes are added (the feed's newest first); adopted ones do not count. */
+  limit = Infinity,
 ): MergeResult {
   const own = manifest.episodes.filter((e) => e.podcastId === podcastId);
   const index = new EntryIndex(own);
   const keys = new Set(own.map((e) => e.fileKey));
-  const result: MergeResult = { added: [], known: 0, adopted: [] };
-  for (const episode of episodes) {
+  const result: MergeResult = { added: [], known: 0, adopted: [], deferred: 0 };
+  // With a cap, the newest are added first; the rest stay in the feed for the next runs.
+  const ordered = Number.isFinite(limit) ? [...episodes].sort((a, b) => b.publishedAt.getTime() - a.publishedAt.getTime()) : episodes;
+  let downloadsAdded = 0;
+  for (const episode of ordered) {
     if (index.claim(episode)) {
       result.known++;
       continue;
     }
+    const adoptable = orphans?.peek(podcastId, episode.publishedAt, episode.title) !== undefined;
+    if (!adoptable && downloadsAdded >= limit) {
+      result.deferred++;
+      continue;
+    }
+    if (!adoptable) downloadsAdded++;
     // Files of this episode that survived the loss of its manifest entry keep their key.
     let at = downloadedAtMs;
     let fileKey = orphans?.claim(podcastId, episode.publishedAt, episode.title);
@@ -387,6 +400,13 @@ export class OrphanEpisodeFiles {
 
   /** The orphan file key of this feed item, claimed (so no other item takes it), or undefined. */
   claim(podcastId: string, publishedAt: Date, title: string): string | undefined {
+    const chosen = this.peek(podcastId, publishedAt, title);
+    if (chosen !== undefined) this.byPodcast.get(podcastId)!.delete(chosen);
+    return chosen;
+  }
+
+  /** The orphan file key this feed item would adopt, without claiming it. */
+  peek(podcastId: string, publishedAt: Date, title: string): string | undefined {
     const files = this.byPodcast.get(podcastId);
     if (!files || Number.isNaN(publishedAt.getTime())) return undefined;
     const date = publishedAt.toISOString().slice(0, 10);
@@ -401,9 +421,7 @@ export class OrphanEpisodeFiles {
     if (candidates.length === 0) return undefined;
     // A transcript is worth more than audio alone; then the first download.
     candidates.sort((a, b) => Number(b.folders.has('transcripts')) - Number(a.folders.has('transcripts')) || a.fileKey.localeCompare(b.fileKey));
-    const chosen = candidates[0]!;
-    files.delete(chosen.fileKey);
-    return chosen.fileKey;
+    return candidates[0]!.fileKey;
   }
 
   /** Orphans no feed item claimed, as `<podcastId>/<fileKey>`. */

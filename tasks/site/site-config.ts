@@ -33,6 +33,11 @@ const automationSchema = z
     endpoint: z.string().url().optional(),
     lambdaEndpoint: z.string().url().optional(),
     stsEndpoint: z.string().url().optional(),
+    /** Where the search index is built: the site's indexing function, or this machine. */
+    indexing: z.enum(['lambda', 'local']).optional(),
+    /** Invoked after a local build; null: none. */
+    searchFunction: z.string().min(1).nullable().optional(),
+    singleIndexMaxEntries: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -64,7 +69,16 @@ export interface SiteAutomation {
   endpoint?: string;
   lambdaEndpoint?: string;
   stsEndpoint?: string;
+  /** `lambda` (default) or `local` (ARCHITECTURE.md "Search index"). */
+  indexing: 'lambda' | 'local';
+  /** Refreshed after a local build (`search-api-<id>`); null when the site has none. */
+  searchFunction: string | null;
+  /** The single-file index is written while the site has at most this many search entries. */
+  singleIndexMaxEntries: number;
 }
+
+/** Below this many entries a local build also writes search-index/orama_index.msp (README "Local indexing"). */
+export const DEFAULT_SINGLE_INDEX_MAX_ENTRIES = 25_000;
 
 export interface SiteConfig {
   id: SiteId;
@@ -215,5 +229,8 @@ export function resolveAutomation(id: string, block: z.infer<typeof automationSc
     endpoint: block.endpoint,
     lambdaEndpoint: block.lambdaEndpoint,
     stsEndpoint: block.stsEndpoint,
+    indexing: block.indexing ?? 'lambda',
+    searchFunction: block.searchFunction === undefined ? `search-api-${id}` : block.searchFunction,
+    singleIndexMaxEntries: block.singleIndexMaxEntries ?? DEFAULT_SINGLE_INDEX_MAX_ENTRIES,
   };
 }

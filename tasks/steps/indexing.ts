@@ -1,10 +1,19 @@
-// The index step: when this run uploaded anything (or with --force-index), invoke the site's
-// indexing function with the site's own role. Asynchronous (Event) by default: the function
-// rebuilds the index on its own time; --wait-for-index waits and fails on a function error.
+// The index step, where the site's automation.indexing (or --index) says. `lambda`: when this run
+// uploaded anything (or with --force-index), invoke the site's indexing function with the site's
+// own role; asynchronous (Event) by default, --wait-for-index waits and fails on a function error.
+// `local`: build the search index on this machine (tasks/engines/indexer/local/), upload what the
+// build wrote, and ask the site's search function to load it (ARCHITECTURE.md "Search index").
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import { upToDate, type StepContext, type StepResult, type UploadOutput } from './contract.ts';
 import { compareSite, hashCacheFor, listSiteBucket, saveCache } from './sync-support.ts';
 import { pullFromBucket } from '../engines/sync/pull.ts';
+import { pushToBucket } from '../engines/sync/push.ts';
+import { planTransfers } from '../engines/sync/diff.ts';
+import { topFolder } from '../engines/sync/ignore.ts';
+import type { HashCache } from '../engines/sync/hash-cache.ts';
+import { buildLocalIndex, checkLocalIndex, DEFAULT_SHARD_TARGET_BYTES, type LocalIndexResult } from '../engines/indexer/local/local-index.ts';
+import { SHARD_MANIFEST_KEY } from '../engines/indexer/local/index-format.ts';
+import type { StepCounts, StepError } from '../platform/types.ts';
 import { formatBytes } from '../platform/format.ts';
 import { withRetry } from '../platform/retry.ts';
 import { describeError, errorCode, isAccessDenied } from '../aws/errors.ts';
@@ -48,6 +57,10 @@ export function buildPayload(input: { runId: string; site: string; bucket: strin
 }
 
 export async function index(ctx: StepContext, input: { upload?: UploadOutput }): Promise<StepResult<void>> {
+  return (ctx.options.index ?? ctx.site.automation.indexing) === 'local' ? indexLocally(ctx, input) : indexWithLambda(ctx, input);
+}
+
+async function indexWithLambda(ctx: StepContext, input: { upload?: UploadOutput }): Promise<StepResult<void>> {
   const { site, options } = ctx;
   const fn = site.automation.indexingFunction;
   const uploaded = input.upload?.uploaded ?? [];
@@ -99,7 +112,7 @@ async function bringDownIndexerOutput(ctx: StepContext, done: string): Promise<S
   return { status: 'ok', message, counts, errors: [], output: undefined };
 }
 
-async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'RequestResponse', payload: IndexPayload): Promise<InvokeCommandOutput> {
+async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'RequestResponse', payload: unknown): Promise<InvokeCommandOutput> {
   const client = ctx.clients.lambda();
   const body = new TextEncoder().encode(JSON.stringify(payload));
   return withRetry(
@@ -114,11 +127,11 @@ async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'R
 }
 
 /** Not found, access denied and the rest, each in the words an operator acts on. */
-export function describeInvokeFailure(fn: string, region: string, error: unknown): string {
+export function describeInvokeFailure(fn: string, region: string, error: unknown, what = 'indexing function'): string {
   const code = errorCode(error);
   if (code === 'AssumeRoleError' || (error instanceof Error && error.name === 'AssumeRoleError')) return errorMessage(error);
   if (code === 'ResourceNotFoundException' || code === 'HTTP 404') {
-    return `indexing function ${fn} not found in ${region}: ${describeError(error)}`;
+    return `${what} ${fn} not found in ${region}: ${describeError(error)}`;
   }
   if (isAccessDenied(error)) return `not allowed to invoke ${fn} with the site's role: ${describeError(error)}`;
   return `invoking ${fn} failed: ${describeError(error)}`;
@@ -155,4 +168,135 @@ function failed(ctx: StepContext, fn: string, message: string, code: string | un
     // Nothing runs after the index step; fatal only says it did not do its job.
     fatal: true,
   };
+}
+
+// ---- Local indexing -------------------------------------------------------------------------
+
+/** Shard size in entry JSON bytes; the environment variable is for tests and measurements. */
+function shardTargetBytes(): number {
+  const fromEnv = Number(process.env.INGEST_INDEX_SHARD_BYTES);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_SHARD_TARGET_BYTES;
+}
+
+async function indexLocally(ctx: StepContext, input: { upload?: UploadOutput }): Promise<StepResult<void>> {
+  const options = { force: ctx.options.forceIndex, singleIndexMaxEntries: ctx.site.automation.singleIndexMaxEntries, shardTargetBytes: shardTargetBytes() };
+  const cache = await hashCacheFor(ctx, undefined);
+  ctx.log.activity('checking the search entries and the search index');
+  const check = await checkLocalIndex(ctx, cache, options);
+  if (check.stale.length === 0) {
+    await saveCache(ctx, cache);
+    // The upload step sent index files an earlier (interrupted) run built: the function must load them.
+    const sent = (input.upload?.uploaded ?? []).filter((key) => topFolder(key) === 'search-index').length;
+    const current = `search index up to date (${check.actions.length} shard${check.actions.length === 1 ? '' : 's'})`;
+    if (sent === 0) return upToDate(current, undefined);
+    return refreshSearch(ctx, `${current}; ${sent} index files uploaded by the upload step`, {}, [], sent);
+  }
+  ctx.log.info(`building the search index on this machine: ${check.stale.join('; ')}`);
+  let built: LocalIndexResult;
+  try {
+    built = await buildLocalIndex(ctx, cache, options, check);
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    await saveCache(ctx, cache);
+    const message = `building the search index failed: ${describeError(error)}`;
+    return { status: 'failed', fatal: true, message, counts: {}, errors: [{ site: ctx.site.id, step: 'index', subject: 'search-index', message, code: errorCode(error) }] };
+  }
+  for (const u of built.unplaced) ctx.log.warn(`${u.key}: ${u.message}; left out of the search index`);
+  const errors: StepError[] = built.errors.map((e) => ({ site: ctx.site.id, step: 'index', subject: e.key, message: e.message }));
+  for (const e of errors) ctx.log.error(`${e.subject}: ${e.message}`);
+  const counts: StepCounts = { ...(built.entriesWritten ? { searchEntries: built.entriesWritten } : {}), shardsRebuilt: built.shardsRebuilt, indexBytes: built.indexBytes };
+  const what = describeBuild(ctx, built);
+  const pushed = await pushIndexFiles(ctx, built.written, cache);
+  await saveCache(ctx, cache);
+  if (pushed.counts) counts.uploaded = pushed.counts;
+  errors.push(...pushed.errors);
+  const done = `${what}${pushed.summary}`;
+  if (pushed.errors.length > 0) return { status: 'failed', fatal: true, message: `${done}; ${pushed.errors.length} uploads failed`, counts, errors };
+  if (pushed.indexFiles === 0) return finish(done, counts, errors);
+  return refreshSearch(ctx, done, counts, errors, pushed.indexFiles);
+}
+
+function describeBuild(ctx: StepContext, built: LocalIndexResult): string {
+  const verb = ctx.dryRun ? 'would write' : 'wrote';
+  const parts: string[] = [];
+  const entryFiles = built.written.filter((k) => topFolder(k) === 'search-entries').length;
+  if (entryFiles > 0) parts.push(`${verb} ${entryFiles} search-entry file${entryFiles === 1 ? '' : 's'}${ctx.dryRun ? '' : ` (${built.entriesWritten} entries)`}`);
+  const shards = built.written.filter((k) => /^search-index\/shard-\d+\//.test(k)).length;
+  if (shards > 0 || built.single === 'written') {
+    const single = built.single === 'written' ? ' and the single-file index' : '';
+    parts.push(`${ctx.dryRun ? 'would build' : 'built'} ${shards} of ${built.shardCount} shard${built.shardCount === 1 ? '' : 's'}${single}${ctx.dryRun ? '' : ` (${built.totalEntries} entries in all, ${formatBytes(built.indexBytes)} written)`}`);
+  } else if (built.written.includes(SHARD_MANIFEST_KEY)) parts.push(`${verb} ${SHARD_MANIFEST_KEY}`);
+  return parts.join('; ') || 'search index up to date';
+}
+
+interface Pushed {
+  summary: string;
+  counts?: StepCounts['uploaded'];
+  errors: StepError[];
+  /** search-index/ files uploaded (in a dry run: planned). */
+  indexFiles: number;
+}
+
+/** What the build wrote goes up through the sync engine, the shard manifest last (it names the shards). */
+async function pushIndexFiles(ctx: StepContext, written: readonly string[], cache: HashCache): Promise<Pushed> {
+  const syncFolders = ctx.syncFolders.filter((folder) => INDEXER_FOLDERS.includes(folder));
+  const keys = written.filter((key) => syncFolders.includes(topFolder(key)));
+  if (keys.length === 0) return { summary: '', errors: [], indexFiles: 0 };
+  const bucket = ctx.site.automation.bucket;
+  if (ctx.dryRun) {
+    // The files are not on disk: plan their uploads as the real run will make them.
+    for (const key of keys) await ctx.effect({ kind: 'upload', target: `s3://${bucket}/${key}`, reason: 'written by the local index build' }, async () => undefined);
+    return { summary: `; would upload ${keys.length} files`, errors: [], indexFiles: keys.filter((k) => topFolder(k) === 'search-index').length };
+  }
+  const scoped: StepContext = { ...ctx, syncFolders, options: { ...ctx.options, syncFolders } };
+  const listed = await listSiteBucket(scoped, 'index');
+  if (!listed.ok) return { summary: '', errors: listed.result.errors, indexFiles: 0 };
+  const planned = planTransfers(await compareSite(scoped, listed.listing, cache), 'upload');
+  const first = await pushToBucket(scoped, planned.filter((t) => t.key !== SHARD_MANIFEST_KEY), cache);
+  // A manifest naming shards that did not all arrive would point the search function at old ones.
+  const last = first.outcome.errors.length === 0 ? await pushToBucket(scoped, planned.filter((t) => t.key === SHARD_MANIFEST_KEY), cache) : undefined;
+  const uploaded = [...first.keys, ...(last?.keys ?? [])];
+  const counts: NonNullable<StepCounts['uploaded']> = {};
+  for (const outcome of [first.outcome, last?.outcome]) {
+    for (const [folder, c] of Object.entries(outcome?.counts ?? {})) {
+      const sum = (counts[folder] ??= { files: 0, bytes: 0 });
+      sum.files += c.files;
+      sum.bytes += c.bytes;
+    }
+  }
+  const bytes = first.outcome.bytes + (last?.outcome.bytes ?? 0);
+  const errors = [...first.outcome.errors, ...(last?.outcome.errors ?? [])].map((e) => ({ ...e, step: 'index' as const }));
+  return {
+    summary: uploaded.length > 0 ? `; uploaded ${uploaded.length} files (${formatBytes(bytes)})` : '',
+    ...(uploaded.length > 0 ? { counts } : {}),
+    errors,
+    indexFiles: uploaded.filter((k) => topFolder(k) === 'search-index').length,
+  };
+}
+
+/** Ask the site's search function to load the new index: asynchronously, `{forceFreshDBFileDownload: true}`. */
+async function refreshSearch(ctx: StepContext, done: string, counts: StepCounts, errors: StepError[], indexFiles: number): Promise<StepResult<void>> {
+  const { searchFunction: fn, lambdaEndpoint, region } = ctx.site.automation;
+  if (fn === null) return finish(`${done}; no search function configured`, counts, errors);
+  const reason = `${indexFiles} index file${indexFiles === 1 ? '' : 's'} uploaded`;
+  ctx.log.activity(`invoking ${fn} (asynchronous)`);
+  try {
+    const output = await ctx.effect({ kind: 'invoke', target: fn, reason }, () => invoke(ctx, fn, 'Event', { forceFreshDBFileDownload: true }));
+    if (output === undefined) return finish(`${done}; would invoke ${fn}`, counts, errors);
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    const code = errorCode(error);
+    // A local Lambda endpoint (demo, tests) without the function: nothing to refresh.
+    if (lambdaEndpoint !== undefined && (code === 'ResourceNotFoundException' || code === 'HTTP 404')) {
+      return finish(`${done}; ${fn} is not on the local Lambda endpoint, nothing invoked`, counts, errors);
+    }
+    const message = describeInvokeFailure(fn, region, error, 'search function');
+    return { status: 'failed', fatal: false, message: `${done}; ${message}`, counts, errors: [...errors, { site: ctx.site.id, step: 'index', subject: fn, message, code }] };
+  }
+  return finish(`${done}; invoked ${fn} asynchronously`, { ...counts, invocations: 1 }, errors);
+}
+
+function finish(message: string, counts: StepCounts, errors: StepError[]): StepResult<void> {
+  if (errors.length > 0) return { status: 'failed', fatal: false, message: `${message}; ${errors.length} transcript${errors.length === 1 ? '' : 's'} could not be indexed`, counts, errors };
+  return { status: 'ok', message, counts, errors: [], output: undefined };
 }

@@ -17,6 +17,7 @@ import { ingestFeed, type FeedFetchTuning } from '../engines/feeds/ingest-feed.t
 import { readValidators, validatorsCachePath, writeValidators } from '../engines/feeds/validators-cache.ts';
 import { downloadAudio, resumeTargetOf, type DownloadOptions } from '../engines/feeds/audio-download.ts';
 import { errorMessage } from '../platform/errors.ts';
+import { attentionAfter, backoffRuns, dueForRetry, readSiteState, recordFailure, writeSiteState, type FailingKind, type SiteState } from '../site/site-state.ts';
 import { formatBytes } from '../platform/format.ts';
 
 export interface RssTuning {
@@ -61,6 +62,12 @@ export function createRssStep(tuning: RssTuning = {}): RssStep {
     // Episode files no manifest entry names (a lost manifest): feed items adopt them.
     const listing = folderListing(ctx.site.localDir);
     const orphans = await orphanFiles(ctx, podcasts.map((p) => p.id), manifest, listing, input.preSync?.listing ?? []);
+    // What earlier runs learnt: feeds that moved, episodes whose download keeps failing.
+    const stateRead = await readSiteState(ctx.localRoot, ctx.site.id);
+    if (stateRead.kind === 'rebuilt') ctx.log.warn(`the site's state file is ${stateRead.reason}: starting it afresh (failure counts restart, moved feeds are found again)`);
+    const state = stateRead.state;
+    const stateBefore = JSON.stringify(state);
+    const feedUrl = (p: (typeof podcasts)[number]) => (state.movedFeeds[p.id]?.from === p.url ? state.movedFeeds[p.id]!.to : p.url);
 
     // 2. Feeds: fetch and parse concurrently, merge in config order (stable numbering).
     const cacheFile = validatorsCachePath(ctx.localRoot, ctx.site.id);
@@ -69,7 +76,7 @@ export function createRssStep(tuning: RssTuning = {}): RssStep {
     // Feeds no longer in the config are forgotten (a paused podcast's are kept).
     const configured = new Set(ctx.site.podcasts.map((p) => p.url));
     for (const url of Object.keys(cache)) if (!configured.has(url)) delete cache[url];
-    const outcomes = await mapPool(podcasts, FEED_CONCURRENCY, (podcast) => ingestFeed(ctx, podcast, cache, tuning.fetch));
+    const outcomes = await mapPool(podcasts, FEED_CONCURRENCY, (podcast) => ingestFeed(ctx, podcast, cache, tuning.fetch, feedUrl(podcast)));
     const errors: StepError[] = [...basis.errors];
     let snapshots = 0;
     let episodesAdded = 0;
@@ -81,6 +88,11 @@ export function createRssStep(tuning: RssTuning = {}): RssStep {
         continue;
       }
       const { podcast, feed } = outcome;
+      if (outcome.moved && state.movedFeeds[podcast.id]?.to !== outcome.moved.to) {
+        // Reported once, when it is first seen; site.config.json is the operator's to change.
+        ctx.log.warn(`${podcast.id}: the feed moved to ${outcome.moved.to} (${outcome.moved.how}); fetched from there from the next run on. Update its url in site.config.json to make it permanent`);
+        state.movedFeeds[podcast.id] = { from: podcast.url, to: outcome.moved.to, since: new Date().toISOString(), how: outcome.moved.how };
+      }
       if (outcome.snapshot) {
         snapshots++;
         created.push(outcome.snapshot);
@@ -88,8 +100,9 @@ export function createRssStep(tuning: RssTuning = {}): RssStep {
       for (const warning of feed.warnings) ctx.log.warn(`${podcast.id}: ${warning}`);
       const { episodes, duplicates } = identifyEpisodes(feed.episodes);
       for (const d of duplicates) ctx.log.debug(`${podcast.id}: "${d.title}" is listed twice in the feed; counted once`);
-      const merged = mergeFeedEpisodes(manifest, podcast.id, episodes, Date.now(), orphans);
+      const merged = mergeFeedEpisodes(manifest, podcast.id, episodes, Date.now(), orphans, ctx.options.maxEpisodesPerFeed);
       episodesAdded += merged.added.length;
+      if (merged.deferred > 0) ctx.log.info(`${podcast.id}: ${merged.deferred} more new episodes left for the next runs (--max-episodes-per-feed=${ctx.options.maxEpisodesPerFeed})`);
       adopted += merged.adopted.length;
       if (merged.adopted.length > 0) ctx.log.info(`${podcast.id}: ${merged.adopted.length} episodes adopted with their existing files (no download)`);
       // A first run over a long back catalogue would print hundreds of lines: summarise it.
@@ -126,9 +139,10 @@ export function createRssStep(tuning: RssTuning = {}): RssStep {
     // 4. Audio for every episode of an active podcast that is missing locally.
     const active = new Set(podcasts.map((p) => p.id));
     await removeStaleResumeFiles(ctx, active, manifest, listing);
-    const downloads = await downloadMissing(ctx, manifest, active, listing, tuning);
+    const downloads = await downloadMissing(ctx, manifest, active, listing, tuning, state);
     errors.push(...downloads.errors);
     created.push(...downloads.keys);
+    if (!ctx.dryRun && JSON.stringify(state) !== stateBefore) await writeSiteState(ctx.localRoot, state);
 
     const counts: StepCounts = { episodesAdded, audioDownloaded: downloads.files, audioBytes: downloads.bytes, ...(adopted > 0 ? { episodesAdopted: adopted } : {}) };
     const failedFeeds = outcomes.filter((o) => o.kind === 'failed').length;
@@ -209,10 +223,12 @@ async function downloadMissing(
   active: Set<string>,
   listing: FolderListing,
   tuning: RssTuning,
+  state?: SiteState,
 ): Promise<{ files: number; bytes: number; errors: StepError[]; keys: S3Key[] }> {
   const errors: StepError[] = [];
   const keys: S3Key[] = [];
   const wanted: ManifestEpisode[] = [];
+  let backingOff = 0;
   for (const episode of manifest.episodes) {
     if (!active.has(episode.podcastId)) continue;
     if (!isSafeFileKey(episode.fileKey)) {
@@ -222,8 +238,15 @@ async function downloadMissing(
     if ((await listing('audio', episode.podcastId)).has(`${episode.fileKey}.mp3`)) continue;
     // A transcript means the audio already served its purpose (it may have been pruned).
     if ((await listing('transcripts', episode.podcastId)).has(`${episode.fileKey}.srt`)) continue;
+    // An episode that keeps failing is tried less and less often (tasks/site/site-state.ts).
+    if (state && !dueForRetry(state, `${episode.podcastId}/${episode.fileKey}`, 'download')) {
+      backingOff++;
+      continue;
+    }
     wanted.push(episode);
   }
+  if (backingOff > 0) ctx.log.info(`${backingOff} episode download${backingOff === 1 ? '' : 's'} that kept failing left for a later run (backoff)`);
+  if (state) reportAttention(ctx, state, 'download');
   if (wanted.length === 0) return { files: 0, bytes: 0, errors, keys };
 
   let done = 0;
@@ -261,10 +284,12 @@ async function downloadMissing(
         files++;
         bytes += outcome.bytes;
         keys.push(key);
+        if (state) delete state.failing[`${episode.podcastId}/${episode.fileKey}`];
         ctx.log.info(`downloaded ${key} (${formatBytes(outcome.bytes)}${outcome.resumedFrom > 0 ? `, resumed at ${outcome.resumedFrom}` : ''})`);
       } else if (outcome.kind === 'failed') {
         errors.push({ site: ctx.site.id, step: 'rss', subject: key, message: `episode "${episode.title}" (${episode.originalAudioURL}): ${outcome.reason}`, ...(outcome.status ? { code: `HTTP ${outcome.status}` } : {}) });
         ctx.log.error(`${key}: ${outcome.reason}`);
+        if (state) recordFailure(state, `${episode.podcastId}/${episode.fileKey}`, 'download', outcome.reason);
       }
     } catch (error) {
       if (ctx.signal.aborted) throw error;
@@ -276,4 +301,12 @@ async function downloadMissing(
     }
   });
   return { files, bytes, errors, keys: keys.sort() };
+}
+
+/** One warning per episode that failed too many runs in a row: it needs the operator, not more retries. */
+export function reportAttention(ctx: StepContext, state: SiteState, kind: FailingKind): void {
+  for (const [key, f] of Object.entries(state.failing)) {
+    if (f.kind !== kind || f.failures < attentionAfter()) continue;
+    ctx.log.warn(`${key}: needs attention: its ${kind} failed ${f.failures} runs in a row since ${f.firstFailedAt} (last: ${f.lastError}); retried every ${backoffRuns(f.failures + 1) + 1} runs from now`);
+  }
 }

@@ -15,6 +15,7 @@ import type { EpisodeOutcome } from '../engines/transcription/episode.ts';
 import { unreachable } from '../platform/errors.ts';
 import { ProgressTracker } from '../engines/transcription/progress.ts';
 import { mapPool } from '../platform/limiter.ts';
+import { workRootFor } from '../platform/atomic.ts';
 
 /**
  * Threads per whisper job when WHISPER_THREADS is unset and several episodes are queued.
@@ -121,6 +122,7 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
               chunkMs: chunkMs(),
               spelling: spelling.rules,
               signal: ctx.signal,
+              workRoot: workRootFor(ctx.localRoot, ctx.site.id),
               onProgress: (doneMs, totalMs) => progress.update(index, doneMs, totalMs),
               debug: (message) => ctx.log.debug(message),
             },

@@ -16,6 +16,7 @@ import { downloadObject } from '../engines/sync/object-download.ts';
 import { conflictCopyPath } from '../engines/sync/conflicts.ts';
 import { MANIFEST_KEY } from '../site/manifest.ts';
 import { publishManifest } from '../engines/manifest/manifest-sync.ts';
+import { updateSiteState } from '../site/site-state.ts';
 import { compareSite, hashCacheFor, listingFor, logConflicts, manifestBasisFor, saveCache } from './sync-support.ts';
 
 export interface UploadInput {
@@ -36,6 +37,9 @@ export async function upload(ctx: StepContext, input: UploadInput): Promise<Step
 
   const s3 = ctx.clients.s3();
   const bucket = ctx.site.automation.bucket;
+  // Owed from the first byte sent: a run killed between its last upload and the invocation
+  // leaves the invocation pending for the next run (tasks/site/site-state.ts).
+  if (planned.length > 0 && !ctx.dryRun) await owePendingIndex(ctx, `${planned.length} files uploaded by run ${ctx.options.runId}`);
   const outcome = await runTransfers(ctx, 'upload', planned, async (transfer, onProgress) => {
     if (transfer.keepLoser && transfer.remote) {
       const kept = conflictCopyPath(ctx.localRoot, ctx.site.id, transfer.key, 'bucket');
@@ -52,6 +56,7 @@ export async function upload(ctx: StepContext, input: UploadInput): Promise<Step
     ctx.dryRun && created.has(MANIFEST_KEY) && ctx.syncFolders.includes('episode-manifest') && basis.basis.kind !== 'unavailable'
       ? await planManifestUpload(ctx)
       : await publishManifest(ctx, basis.basis, cache);
+  if (manifest.kind === 'published' && planned.length === 0 && !ctx.dryRun) await owePendingIndex(ctx, `the manifest was published by run ${ctx.options.runId}`);
   await saveCache(ctx, cache);
   const errors = [...basis.errors, ...outcome.errors, ...(manifest.kind === 'failed' ? [manifest.error] : [])];
   for (const e of basis.errors) ctx.log.error(e.message);
@@ -111,4 +116,10 @@ function notYetOnDisk(ctx: StepContext, created: ReadonlySet<string>, diff: Sync
 async function planManifestUpload(ctx: StepContext): Promise<{ kind: 'published'; etag: undefined; bytes: number; merges: number }> {
   await ctx.effect({ kind: 'upload', target: `s3://${ctx.site.automation.bucket}/${MANIFEST_KEY}`, reason: 'the local manifest has episodes the bucket lacks' }, async () => undefined);
   return { kind: 'published', etag: undefined, bytes: 0, merges: 0 };
+}
+
+async function owePendingIndex(ctx: StepContext, reason: string): Promise<void> {
+  await updateSiteState(ctx.localRoot, ctx.site.id, (state) => {
+    state.pendingIndex ??= { since: new Date().toISOString(), reason };
+  });
 }

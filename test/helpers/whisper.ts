@@ -72,8 +72,9 @@ export async function addAudio(site: LocalSite, podcastId: string, fileKey: stri
 }
 
 /** Work folders of the transcribe step left in `tmp` (the CLI runs with TMPDIR=tmp; tsx keeps its cache there too). */
-export async function workDirsIn(tmp: string): Promise<string[]> {
-  return (await readdir(tmp)).filter((name) => name.startsWith('podcast-ingest-whisper-'));
+/** The whisper work folders of a site (they live under `<localRoot>/.work/<site>/`). */
+export async function workDirsIn(site: LocalSite, id = 'tsite'): Promise<string[]> {
+  return (await readdir(path.join(site.localRoot, '.work', id)).catch(() => [] as string[])).filter((name) => name.startsWith('whisper-'));
 }
 
 /** Every file under `dir` (relative paths), dot-files included. */

@@ -14,7 +14,7 @@ export interface Validators {
 
 export type FetchOutcome =
   | { kind: 'not-modified'; url: string }
-  | { kind: 'fetched'; url: string; bytes: Buffer; charset?: string; validators: Validators }
+  | { kind: 'fetched'; url: string; bytes: Buffer; charset?: string; validators: Validators; movedPermanentlyTo?: string }
   | { kind: 'failed'; url: string; reason: string; status?: number };
 
 export interface FetchOptions {
@@ -59,6 +59,7 @@ export async function fetchFeed(url: string, options: FetchOptions = {}): Promis
           bytes,
           charset: charsetOf(header(response.headers['content-type'])),
           validators: { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) },
+          ...(response.movedPermanentlyTo ? { movedPermanentlyTo: response.movedPermanentlyTo } : {}),
         } as const;
       },
       httpRetryOptions('feed-fetch', options),

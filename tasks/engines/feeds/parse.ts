@@ -20,6 +20,8 @@ export interface ParsedFeed {
   /** Items left out because they carry no audio enclosure (none, video, image...). */
   nonAudioItems: number;
   warnings: string[];
+  /** `<itunes:new-feed-url>`: the publisher moved the feed there (an http(s) URL). */
+  newFeedUrl?: string;
 }
 
 export type ParseOutcome = { ok: true; feed: ParsedFeed } | { ok: false; reason: string };
@@ -144,7 +146,8 @@ interface FeedShape {
 
 function readRss(root: Node, encoding: string): ParsedFeed {
   const channel = asNode(root.channel) ?? {};
-  return readEntries(
+  const moved = text(channel['itunes:new-feed-url'])?.trim();
+  const feed = readEntries(
     {
       format: 'rss',
       noun: 'item',
@@ -163,6 +166,8 @@ function readRss(root: Node, encoding: string): ParsedFeed {
     },
     encoding,
   );
+  if (moved && /^https?:\/\/\S+$/i.test(moved)) feed.newFeedUrl = moved;
+  return feed;
 }
 
 function readAtom(root: Node, encoding: string): ParsedFeed {

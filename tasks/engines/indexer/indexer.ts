@@ -9,14 +9,12 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { srtToSearchEntries } from './search-entries.ts';
+import { entriesKeyFor, ENTRIES_KEY, episodeOfKey, EpisodeLookup, transcriptEntries, TRANSCRIPT_KEY } from './episodes.ts';
 import { MANIFEST_KEY } from '../../site/manifest.ts';
 import { mapPool } from '../../platform/limiter.ts';
 import { describeError } from '../../aws/errors.ts';
 import { classify, RunnerError, type ErrorClass } from '../../platform/errors.ts';
 
-const TRANSCRIPT_KEY = /^transcripts\/([^/]+)\/([^/]+)\.srt$/;
-const ENTRIES_KEY = /^search-entries\/([^/]+)\/([^/]+)\.json$/;
 /** Objects read and written at once: small files, latency-bound. */
 const CONCURRENCY = 8;
 
@@ -39,13 +37,6 @@ export interface IndexerResult {
   failed: { key: string; message: string }[];
 }
 
-interface ManifestEpisode {
-  sequentialId: number;
-  podcastId?: string;
-  fileKey: string;
-  publishedAt: string;
-}
-
 /** A failure of the whole invocation, named so Lambda reports it as errorType. */
 export class IndexerError extends RunnerError {
   override name = 'IndexerError';
@@ -63,9 +54,9 @@ export async function indexBucket(s3: S3Client, bucket: string): Promise<Indexer
   } catch (error) {
     throw new IndexerError(`cannot list s3://${bucket}: ${describeError(error)}`, { cause: error });
   }
-  const indexed = new Set(keys.map((key) => ENTRIES_KEY.exec(key)).filter((m) => m !== null).map((m) => `${m[1]}/${m[2]}`));
-  const transcripts = keys.map((key) => ({ key, match: TRANSCRIPT_KEY.exec(key) })).filter((t) => t.match !== null && !t.match[2]!.startsWith('.'));
-  const pending = transcripts.filter((t) => !indexed.has(`${t.match![1]}/${t.match![2]}`));
+  const indexed = new Set(keys.map((key) => episodeOfKey(key, ENTRIES_KEY)).filter((e) => e !== undefined).map((e) => `${e.podcastId}/${e.fileKey}`));
+  const transcripts = keys.map((key) => ({ key, episode: episodeOfKey(key, TRANSCRIPT_KEY) })).filter((t) => t.episode !== undefined);
+  const pending = transcripts.filter((t) => !indexed.has(`${t.episode!.podcastId}/${t.episode!.fileKey}`));
   const result: IndexerResult = {
     bucket,
     transcripts: transcripts.length,
@@ -77,25 +68,17 @@ export async function indexBucket(s3: S3Client, bucket: string): Promise<Indexer
   if (pending.length === 0) return result;
 
   const episodes = await readManifest(s3, bucket);
-  await mapPool(pending, CONCURRENCY, async ({ key, match }) => {
-    const [, podcastId, fileKey] = match!;
-    const episode = episodes.get(`${podcastId}/${fileKey}`) ?? episodes.get(fileKey!);
-    if (!episode) {
-      result.failed.push({ key, message: `no episode with fileKey "${fileKey}" of podcast "${podcastId}" in ${MANIFEST_KEY}` });
-      return;
-    }
-    const publishedAtMs = Date.parse(episode.publishedAt);
-    if (!Number.isFinite(publishedAtMs)) {
-      result.failed.push({ key, message: `episode ${fileKey} has an unreadable publishedAt "${episode.publishedAt}"` });
-      return;
-    }
+  await mapPool(pending, CONCURRENCY, async ({ key, episode }) => {
     try {
-      const srt = await getBytes(s3, bucket, key);
-      const entries = srtToSearchEntries(srt, { sequentialId: episode.sequentialId, publishedAtMs }, key);
-      const target = `search-entries/${podcastId}/${fileKey}.json`;
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: target, Body: JSON.stringify(entries), ContentType: 'application/json' }));
+      const converted = transcriptEntries(await getBytes(s3, bucket, key), episodes, episode!, key);
+      if (!converted.ok) {
+        result.failed.push({ key, message: converted.reason });
+        return;
+      }
+      const target = entriesKeyFor(episode!.podcastId, episode!.fileKey);
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: target, Body: JSON.stringify(converted.entries), ContentType: 'application/json' }));
       result.written.push(target);
-      result.entries += entries.length;
+      result.entries += converted.entries.length;
     } catch (error) {
       result.failed.push({ key, message: describeError(error) });
     }
@@ -156,27 +139,14 @@ async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Uint
   return out.Body.transformToByteArray();
 }
 
-async function readManifest(s3: S3Client, bucket: string): Promise<Map<string, ManifestEpisode>> {
+async function readManifest(s3: S3Client, bucket: string): Promise<EpisodeLookup> {
   let text: string;
   try {
     text = new TextDecoder().decode(await getBytes(s3, bucket, MANIFEST_KEY));
   } catch (error) {
     throw new IndexerError(`cannot read ${MANIFEST_KEY} from ${bucket}: ${describeError(error)}`, { cause: error });
   }
-  let parsed: { episodes?: unknown };
-  try {
-    parsed = JSON.parse(text) as { episodes?: unknown };
-  } catch (error) {
-    throw new IndexerError(`${MANIFEST_KEY} in ${bucket} is not valid JSON: ${describeError(error)}`);
-  }
-  if (!Array.isArray(parsed.episodes)) throw new IndexerError(`${MANIFEST_KEY} in ${bucket} has no "episodes" array`);
-  // Two podcasts of a site may share a file key (legacy keys have no timestamp): match on both.
-  // Old entries without a podcastId are found by file key alone.
-  const byKey = new Map<string, ManifestEpisode>();
-  for (const episode of parsed.episodes as ManifestEpisode[]) {
-    if (!episode || typeof episode.fileKey !== 'string' || typeof episode.sequentialId !== 'number') continue;
-    byKey.set(episode.podcastId === undefined ? episode.fileKey : `${episode.podcastId}/${episode.fileKey}`, episode);
-  }
-  return byKey;
+  const parsed = EpisodeLookup.parse(text);
+  if (!parsed.ok) throw new IndexerError(`${parsed.reason} (in ${bucket})`);
+  return parsed.lookup;
 }
-

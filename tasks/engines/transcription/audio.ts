@@ -3,11 +3,9 @@
 // from the PCM by sample index, so a chunk's offset is exact to the sample.
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { $ } from 'zx';
 import { ffmpegPath } from './toolchain/ffmpeg.ts';
 import { parseSilences, type Chunk, type Silence } from './chunks.ts';
-import { forEachLine, tailStore } from './process-output.ts';
-import { ProcessError, stderrTail } from '../../platform/process.ts';
+import { ProcessError, runProcess, stderrTail } from '../../platform/process.ts';
 
 export const SAMPLE_RATE = 16_000;
 const BYTES_PER_MS = (SAMPLE_RATE * 2) / 1000; // mono s16le: 32 bytes per millisecond
@@ -33,7 +31,7 @@ export function ffmpegTail(log: string, input?: string): string {
 
 /** Duration the container announces (seconds), or undefined when ffprobe cannot tell. */
 export async function probeDurationMs(file: string, signal: AbortSignal): Promise<number | undefined> {
-  const out = await $({ signal, quiet: true, nothrow: true, timeout: 60_000 })`${ffprobePath()} -v error -show_entries format=duration -of csv=p=0 ${file}`;
+  const out = await runProcess(ffprobePath(), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file], { signal, timeoutMs: 60_000 });
   const seconds = Number(out.stdout.trim());
   return out.exitCode === 0 && Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : undefined;
 }
@@ -52,6 +50,7 @@ export interface DecodeOptions {
   /** silencedetect: level and minimum length of a silence. */
   noiseDb?: number;
   minSilenceSeconds?: number;
+  debug?: (message: string) => void;
 }
 
 /** Decode to `<dir>/audio.pcm` and find silences; corrupt or truncated audio is a ProcessError with ffmpeg's words. */
@@ -60,18 +59,24 @@ export async function decodeToPcm(input: string, dir: string, options: DecodeOpt
   // Decoding runs at 100x real time or more; allow 1x plus a minute so a slow disk never trips it.
   const timeoutMs = 60_000 + (options.expectedMs ?? 3 * 3_600_000);
   const filter = `silencedetect=noise=${options.noiseDb ?? -35}dB:d=${options.minSilenceSeconds ?? 0.4}`;
-  const child = $({ signal: options.signal, quiet: true, nothrow: true, timeout: timeoutMs, store: tailStore() })`${ffmpegPath()} -nostdin -hide_banner -nostats -v info -i ${input} -vn -af ${filter} -ac 1 -ar ${SAMPLE_RATE} -c:a pcm_s16le -f s16le -y ${pcmPath}`;
+  const args = ['-nostdin', '-hide_banner', '-nostats', '-v', 'info', '-i', input, '-vn', '-af', filter, '-ac', '1', '-ar', String(SAMPLE_RATE), '-c:a', 'pcm_s16le', '-f', 's16le', '-y', pcmPath];
   // Only silencedetect's lines are kept whole (the chunk cuts need them); the rest is a tail.
   const silenceLines: string[] = [];
-  forEachLine(child.stderr, (line) => {
-    if (line.includes('silence_')) silenceLines.push(line);
+  const out = await runProcess(ffmpegPath(), args, {
+    signal: options.signal,
+    timeoutMs,
+    debug: options.debug,
+    onStderrLine: (line) => {
+      if (line.includes('silence_')) silenceLines.push(line);
+    },
   });
-  const out = await child;
   options.signal.throwIfAborted();
   const tail = ffmpegTail(out.stderr, input);
   const fail = (meaning: string, extra: { code?: string } = {}) =>
     new ProcessError({ command: 'ffmpeg', meaning, exitCode: out.exitCode, signal: out.signal, stderrTail: tail, ...extra });
-  if (out.signal) throw fail(`ffmpeg was stopped (${out.signal}) after ${Math.round(timeoutMs / 1000)} s`);
+  if (out.error) throw fail(`ffmpeg could not start: ${out.error.message}`);
+  if (out.timedOut) throw fail(`ffmpeg was stopped (${out.signal}) after ${Math.round(timeoutMs / 1000)} s`);
+  if (out.signal) throw fail(`ffmpeg was killed (${out.signal})`);
   if (out.exitCode !== 0) throw fail(`ffmpeg cannot decode the audio (exit ${out.exitCode})`);
   const handle = await open(pcmPath, 'r');
   const bytes = (await handle.stat()).size;

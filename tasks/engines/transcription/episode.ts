@@ -1,8 +1,8 @@
 // One episode, start to finish: decode, cut into chunks, whisper each chunk, merge, check,
-// correct spelling, write the SRT atomically. Everything temporary lives in one folder that is
-// removed when the episode ends, however it ends (after the child processes are gone).
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+// correct spelling, write the SRT atomically. Everything temporary lives in one folder under the
+// work root that is removed when the episode ends, however it ends (after the child processes
+// are gone); a run killed outright leaves it to the next run's sweep (sweepLocalRoot).
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { trackTemporary, untrackTemporary, writeFileAtomic } from '../../platform/atomic.ts';
 import { formatSrt } from '../../site/srt.ts';
@@ -22,6 +22,8 @@ export interface EpisodeSettings {
   chunkMs: number;
   spelling: readonly SpellingRule[];
   signal: AbortSignal;
+  /** Where the episode's work folder goes: `workRootFor(localRoot, site)`, on the local root's disk (the decoded audio is 115 MB per hour). */
+  workRoot: string;
   /** Audio milliseconds of this episode done so far (called often; cheap). */
   onProgress: (doneMs: number, totalMs: number) => void;
   /** Detail for --verbose (chunk boundaries). */
@@ -34,11 +36,12 @@ export type EpisodeOutcome =
 
 /** `expectedMs`: the container's announced duration (the step probes every file up front). */
 export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSettings, expectedMs: number | undefined): Promise<EpisodeOutcome> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'podcast-ingest-whisper-'));
+  await mkdir(s.workRoot, { recursive: true });
+  const dir = await mkdtemp(path.join(s.workRoot, `whisper-${process.pid}-`));
   // Each episode removes its own work folder; the registry covers a forced exit.
   trackTemporary(dir);
   try {
-    const audio = await decodeToPcm(item.audioPath, dir, { signal: s.signal, expectedMs });
+    const audio = await decodeToPcm(item.audioPath, dir, { signal: s.signal, expectedMs, debug: s.debug });
     const chunks = planChunks(audio.durationMs, audio.silences, { chunkMs: s.chunkMs });
     s.debug?.(`${item.audioKey}: ${audio.durationMs} ms, chunks ${chunks.map((c) => `${c.startMs}-${c.endMs}/${c.cut}`).join(' ')}`);
     const parts: ChunkTranscript[] = [];
@@ -57,6 +60,7 @@ export async function transcribeEpisode(item: TranscriptionItem, s: EpisodeSetti
         noFallback: s.randomWeights,
         durationMs: chunk.endMs - chunk.startMs,
         signal: s.signal,
+        debug: s.debug,
         onProgress: (fraction) => s.onProgress(doneMs + fraction * ownMs, audio.durationMs),
       });
       await rm(wavPath, { force: true });

@@ -1,11 +1,9 @@
 // One whisper-cli run over one chunk WAV: `-osrt -of <base>` writes <base>.srt, `-pp` prints
-// "progress = NN%" lines that we turn into progress callbacks. zx keeps only the last 64 KB
-// of its output (quiet, so nothing reaches the terminal); only that tail is ever reported.
+// "progress = NN%" lines that we turn into progress callbacks. Only the last 64 K of its output
+// is kept (nothing reaches the terminal); only that tail is ever reported.
 import { readFile } from 'node:fs/promises';
-import { $ } from 'zx';
 import { parseSrt, type Cue } from '../../site/srt.ts';
-import { forEachLine, tailStore } from './process-output.ts';
-import { ProcessError, stderrTail } from '../../platform/process.ts';
+import { ProcessError, runProcess, stderrTail } from '../../platform/process.ts';
 
 export interface WhisperRunOptions {
   cli: string;
@@ -21,6 +19,7 @@ export interface WhisperRunOptions {
   signal: AbortSignal;
   /** Fraction (0..1) of this chunk done. */
   onProgress?: (fraction: number) => void;
+  debug?: (message: string) => void;
 }
 
 /** Allowed wall time: a minute to load the model plus 20x the audio (WHISPER_TIMEOUT_FACTOR), so slow machines and big models still fit. */
@@ -29,7 +28,7 @@ export function whisperTimeoutMs(durationMs: number): number {
   return 60_000 + Math.ceil(durationMs * factor);
 }
 
-export function whisperArgs(o: Omit<WhisperRunOptions, 'signal' | 'onProgress' | 'durationMs' | 'cli'>): string[] {
+export function whisperArgs(o: Omit<WhisperRunOptions, 'signal' | 'onProgress' | 'durationMs' | 'cli' | 'debug'>): string[] {
   const args = ['-m', o.model, '-f', o.wavPath, '-t', String(o.threads), '-mc', '0', '-osrt', '-of', o.outBase, '-pp'];
   if (o.prompt) args.push('--prompt', o.prompt);
   if (o.noFallback) args.push('-nf');
@@ -53,17 +52,23 @@ export function whisperEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Process
 
 export async function runWhisper(o: WhisperRunOptions): Promise<Cue[]> {
   const timeoutMs = whisperTimeoutMs(o.durationMs);
-  const child = $({ signal: o.signal, quiet: true, nothrow: true, timeout: timeoutMs, env: whisperEnv(), store: tailStore() })`${o.cli} ${whisperArgs(o)}`;
-  forEachLine(child.stderr, (line) => {
-    const percent = /progress\s*=\s*(\d+)%/.exec(line)?.[1];
-    // whisper.cpp's seek can pass the end, so its percentage can exceed 100.
-    if (percent !== undefined) o.onProgress?.(Math.min(1, Number(percent) / 100));
+  const out = await runProcess(o.cli, whisperArgs(o), {
+    signal: o.signal,
+    timeoutMs,
+    env: whisperEnv(),
+    debug: o.debug,
+    onStderrLine: (line) => {
+      const percent = /progress\s*=\s*(\d+)%/.exec(line)?.[1];
+      // whisper.cpp's seek can pass the end, so its percentage can exceed 100.
+      if (percent !== undefined) o.onProgress?.(Math.min(1, Number(percent) / 100));
+    },
   });
-  const out = await child;
   o.signal.throwIfAborted();
   const fail = (meaning: string) =>
     new ProcessError({ command: 'whisper-cli', meaning, exitCode: out.exitCode, signal: out.signal, stderrTail: whisperTail(out.stderr) });
-  if (out.signal) throw fail(`whisper-cli was stopped (${out.signal}) after its ${Math.round(timeoutMs / 1000)} s limit`);
+  if (out.error) throw fail(`whisper-cli could not start: ${out.error.message}`);
+  if (out.timedOut) throw fail(`whisper-cli was stopped (${out.signal}) after its ${Math.round(timeoutMs / 1000)} s limit`);
+  if (out.signal) throw fail(`whisper-cli was killed (${out.signal})`);
   if (out.exitCode !== 0) throw fail(`whisper-cli failed (exit ${out.exitCode})`);
   let bytes: Buffer;
   try {

@@ -12,7 +12,7 @@ export interface SetupResult {
 }
 
 export function ffmpegPath(): string {
-  return process.env.FFMPEG ?? 'ffmpeg';
+  return process.env.FFMPEG || 'ffmpeg';
 }
 
 export function ffmpegVersion(binary = ffmpegPath()): string | undefined {
