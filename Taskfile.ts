@@ -59,6 +59,8 @@ async function run(flags: RunFlags): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // no-color.org: chalk 5 does not read NO_COLOR itself (listr2's colours do).
+  if (process.env.NO_COLOR) (await import('chalk')).default.level = 0;
   try {
     return await dispatch(parseCommandLine(argv));
   } catch (error) {

@@ -104,9 +104,13 @@ test('plain lines: timestamped, site and step on every line, activity throttled,
   assert.equal(verbose.split('\n').length, plain.split('\n').length + 1);
 });
 
-test('terminal summary table: per site and step, then the errors, then the closing line', () => {
+test('terminal summary: compact by default (a line per site, steps only for failed sites), every step with --verbose', () => {
   registerSecret(SECRET);
-  assertGolden('summary.txt', formatSummaryTable(summary));
+  const compact = formatSummaryTable(summary, { columns: 100 });
+  assertGolden('summary.txt', compact);
+  assert.ok(compact.split('\n').length <= 14, 'fits a small terminal');
+  for (const line of compact.split('\n')) assert.ok(line.length <= 100, line);
+  assertGolden('summary-full.txt', formatSummaryTable(summary, { full: true }));
 });
 
 test('no secret reaches the plain lines, the summary table or the summary JSON', () => {

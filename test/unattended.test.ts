@@ -13,6 +13,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { acquireLock } from '../tasks/platform/lock.ts';
+import { startLocalLambda, type LambdaHandler } from '../tasks/demo/local/lambda-server.ts';
 import { startFeedServer, type FeedServer } from './helpers/feed-server.ts';
 import { rssXml, type Episode } from './helpers/rss-rig.ts';
 import { runCli } from './helpers/cli.ts';
@@ -68,6 +69,13 @@ test('history and pings: a clean, a failed, a lock-refused and a max-runtime run
 
   const clean = await rig.run([...RSS_RUN, ...ping]);
   assert.equal(clean.code, 0, clean.stdout);
+  // The summary says what the night brought, and where it ran.
+  const json = clean.summary as unknown as { version: string; host: string; episodes: { added: { site: string; podcastId: string; title: string; fileKey: string }[] }; warnings: unknown[] };
+  assert.match(json.version, /^\d+\.\d+\.\d+$/);
+  assert.ok(json.host.length > 0);
+  assert.deepEqual(json.episodes.added.map((e) => [e.site, e.podcastId, e.title]), [['hist', 'show', 'Episode 1']]);
+  assert.match(json.episodes.added[0]!.fileKey, /^2024-01-01_Episode_1--\d{13}$/);
+  assert.deepEqual(json.warnings, []);
   serve(feed, [item(1), item(2, 404)]);
   const failed = await rig.run([...RSS_RUN, ...ping]);
   assert.equal(failed.code, 1, failed.stdout);
@@ -112,6 +120,8 @@ test('history and pings: a clean, a failed, a lock-refused and a max-runtime run
   const down = await rig.run([...RSS_RUN, `--ping-url=http://127.0.0.1:${port}/ping/x`]);
   assert.equal(down.code, 0, down.stdout);
   assert.match(down.stdout, new RegExp(`WARN .*health ping http://127\\.0\\.0\\.1:${port}/… failed`));
+  const warnings = (down.summary as unknown as { warnings: { step: string; message: string }[] }).warnings;
+  assert.ok(warnings.some((w) => /health ping .* failed/.test(w.message)), 'the summary JSON lists the warnings');
 });
 
 test('per-run logs rotate (keep exactly N); --on-failure runs with the summary path; a clean run runs nothing', async (t) => {
@@ -204,3 +214,32 @@ test('--max-episodes-per-feed caps a first run over a long back catalogue, newes
   assert.deepEqual(await titles(), ['Episode 1', 'Episode 2', 'Episode 3', 'Episode 4', 'Episode 5']);
 });
 
+
+test('an index invocation that failed stays owed: the next run, with nothing new, invokes once and clears it', async (t) => {
+  const functions: Record<string, LambdaHandler> = {};
+  const lambda = await startLocalLambda({ functions });
+  t.after(() => lambda.stop());
+  const feed = await startFeedServer(t);
+  serve(feed, [item(1)]);
+  const rig = await syncRig(t, { siteId: 'owed', podcasts: podcastsAt(feed.url('/feed.xml')), lambdaEndpoint: lambda.endpoint });
+  const steps = ['--only=pre-sync,consistency,rss,upload,index'];
+  const state = async () => JSON.parse(await readFile(path.join(rig.localRoot, '.runs', 'state', 'owed.json'), 'utf8'));
+
+  // The function does not exist yet: the upload happens, the invocation fails.
+  const first = await rig.run(steps);
+  assert.equal(first.code, 1, first.stdout);
+  assert.match(first.stdout, /ERROR \[owed\] \[index\] .*srt-indexing-owed not found/);
+  assert.ok((await state()).pendingIndex, 'the invocation is owed');
+
+  functions['srt-indexing-owed'] = async () => ({ ok: true });
+  const invoked = lambda.invocations.length;
+  const second = await rig.run(steps);
+  assert.equal(second.code, 0, second.stdout);
+  assert.equal(lambda.invocations.length - invoked, 1, 'invoked once, with nothing new uploaded');
+  assert.match(second.stdout, /\[owed\] \[index\] ok: invoked srt-indexing-owed asynchronously \(owed since .*: \d+ files uploaded by run /);
+  assert.equal((await state()).pendingIndex, undefined, 'cleared');
+
+  const third = await rig.run(steps);
+  assert.equal(third.code, 0);
+  assert.equal(lambda.invocations.length - invoked, 1, 'nothing owed, nothing invoked');
+});

@@ -28,7 +28,9 @@ export function errorCode(error: unknown): string | undefined {
 /** "The specified bucket does not exist (NoSuchBucket)": the message with its code. */
 export function describeError(error: unknown): string {
   const code = errorCode(error);
-  const raw = errorMessage(error).trim();
+  // One event, one line: the SDK's deserialization errors span several lines (an HTML page, a
+  // hint about the response); the first 300 characters on one line say what failed.
+  const raw = oneLine(errorMessage(error));
   // The SDK's message for a body it cannot parse (an HTML error page, a proxy's 503) says nothing.
   const message = raw === '' || raw === 'UnknownError' || raw === code ? 'request failed' : raw;
   return code && !message.includes(code) ? `${message} (${code})` : message;
@@ -38,4 +40,10 @@ export function describeError(error: unknown): string {
 export function isAccessDenied(error: unknown): boolean {
   const code = errorCode(error);
   return code === 'AccessDenied' || code === 'AccessDeniedException' || code === 'HTTP 403' || code === 'Forbidden';
+}
+
+/** Whitespace runs (newlines included) as one space, cut to `max` characters. */
+export function oneLine(text: string, max = 300): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

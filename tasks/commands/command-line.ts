@@ -2,6 +2,7 @@
 // reads (COMMANDS below, which also generates HELP); anything else is a usage error (exit 2)
 // that names the command and the flag, with a suggestion for a near miss.
 import { unreachable, UsageError } from '../platform/errors.ts';
+import { suggest } from '../platform/suggest.ts';
 import os from 'node:os';
 import { STEP_NAMES, SYNC_FOLDERS, type StepName } from '../platform/types.ts';
 
@@ -168,31 +169,6 @@ export const HELP = [
   'Exit codes: 0 clean, 1 a step failed, 2 usage or configuration error, 3 another run holds the lock,',
   '            70 internal error (a bug in the runner), 130 interrupted.',
 ].join('\n');
-
-/** Optimal string alignment distance: Levenshtein where swapping two neighbours is one edit. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i]!;
-      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-/** " (did you mean X?)" for the closest candidate one or two edits away, else "". */
-function suggest(word: string, candidates: readonly string[], prefix = ''): string {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const candidate of candidates) {
-    const d = distance(word, candidate);
-    // Short names are never "near" a word of entirely different letters (--x is not --at).
-    if (d < bestDistance && d < candidate.length) [best, bestDistance] = [candidate, d];
-  }
-  return best ? ` (did you mean ${prefix}${best}?)` : '';
-}
 
 /** Every usage error reads "<command> <flag>: <problem>". */
 const usage = (command: CommandName, flag: string, problem: string) => new UsageError(`${command} ${flag}: ${problem}`);

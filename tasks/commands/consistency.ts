@@ -36,7 +36,6 @@ export async function consistencyCommand(flags: CommonFlags & { syncFolders: str
     if (flags.verbose) process.stdout.write(renderLists(reports));
     for (const r of reports) if (r.status === 'failed') process.stderr.write(`error: site "${r.site}": ${r.error}\n`);
   }
-  if (reports.length === 0) process.stderr.write(`no sites under ${flags.sitesRoot}\n`);
   return reports.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
 }
 

@@ -16,6 +16,7 @@ import { describeSweep, removeLiveTemporaries, sweepLocalRoot } from '../platfor
 import { hostLimiters, Limiter } from '../platform/limiter.ts';
 import { acquireLock, describeHolder } from '../platform/lock.ts';
 import { Logger } from '../platform/log.ts';
+import { VERSION } from '../platform/version.ts';
 import { EXIT, STEP_NAMES, type RunSummary, type SiteRecord, type StepError, type StepName } from '../platform/types.ts';
 import { discoverSites, selectSites, type ConfigProblem } from '../site/site-config.ts';
 import { readSiteState, writeSiteState } from '../site/site-state.ts';
@@ -45,6 +46,7 @@ interface RunOutputs {
   renderers: Renderer[];
   files: WriteStream[];
   logger: Logger;
+  warnings: { site: string; step: string; message: string }[];
 }
 
 async function openOutputs(flags: RunFlags, runId: string, terminal: RunTerminal): Promise<RunOutputs> {
@@ -64,11 +66,16 @@ async function openOutputs(flags: RunFlags, runId: string, terminal: RunTerminal
   renderers.push(
     tty
       ? treeRenderer({ stream: terminal.stdout, columns: terminal.stdout.columns ?? 100, rows: terminal.stdout.rows ?? 40, verbose: flags.verbose })
-      : plainRenderer({ write: (text) => terminal.stdout.write(text), verbose: flags.verbose, level: flags.logLevel, format: flags.logFormat }),
+      : plainRenderer({ write: (text) => terminal.stdout.write(text), verbose: flags.verbose, level: flags.logLevel, format: flags.logFormat, summary: flags.verbose ? 'full' : 'compact' }),
   );
   for (const renderer of renderers) events.subscribe(renderer.handle);
+  // The summary JSON lists every warning.
+  const warnings: RunOutputs['warnings'] = [];
+  events.subscribe((event) => {
+    if (event.type === 'log' && event.event.level === 'warn') warnings.push({ site: event.event.site ?? 'all', step: event.event.step ?? 'run', message: event.event.message });
+  });
   const logger = new Logger([(event) => events.emit({ type: 'log', event })]);
-  return { events, renderers, files, logger };
+  return { events, renderers, files, logger, warnings };
 }
 
 export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], terminal: RunTerminal = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -78,10 +85,6 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
   // Configuration: an unknown --sites id is a usage error; a broken site fails only itself.
   const env = loadAutomationEnv();
   const { sites, problems } = selectSites(await discoverSites(flags.sitesRoot, flags.localRoot), flags.sites, flags.sitesRoot);
-  if (sites.length === 0 && problems.length === 0) {
-    terminal.stderr.write(`error: no sites found under ${path.resolve(flags.sitesRoot)} (expected <id>/site.config.json)\n`);
-    return EXIT.usage;
-  }
   const pingUrl = flags.pingUrl ?? (process.env.INGEST_PING_URL?.replace(/\/+$/, '') || undefined);
   const included = STEP_NAMES.filter((s) => !excludedReason(flags, s));
 
@@ -202,7 +205,7 @@ async function finishRun(input: FinishInput): Promise<number> {
   const { flags, records, problems, outputs } = input;
   const errors: StepError[] = [
     ...(input.refused ? [{ site: 'all', step: 'runner' as const, message: input.refused }] : []),
-    ...problems.map((p): StepError => ({ site: p.site, step: 'config', subject: p.configPath, message: p.message })),
+    ...problems.map((p): StepError => ({ site: p.site, step: 'config', message: p.message })),
     ...records.flatMap((site) => site.steps.flatMap((step) => step.errors)),
   ];
   const failed = records.some((r) => r.status === 'failed') || errors.length > 0;
@@ -218,6 +221,10 @@ async function finishRun(input: FinishInput): Promise<number> {
     exitCode: input.exitCode ?? (input.interrupted ? EXIT.interrupted : failed ? EXIT.failed : EXIT.ok),
     sites: input.refused ? [] : [...problems.map((p): SiteRecord => ({ site: p.site, status: 'failed', steps: [] })), ...records],
     errors,
+    version: VERSION,
+    host: os.hostname(),
+    warnings: outputs.warnings,
+    episodes: episodesOf(records),
   };
   if (!input.refused) outputs.events.emit({ type: 'run-finished', time: finishedAt, summary });
   for (const renderer of outputs.renderers) await renderer.finish();
@@ -282,6 +289,23 @@ async function countSiteRun(localRoot: string, siteId: string, log: Logger): Pro
   }
   read.state.runs++;
   await writeSiteState(localRoot, read.state);
+}
+
+/** The episodes a run added and transcribed, from the steps' actions (rss: add-episode, transcribe). */
+function episodesOf(records: SiteRecord[]): NonNullable<RunSummary['episodes']> {
+  const added: NonNullable<RunSummary['episodes']>['added'] = [];
+  const transcribed: NonNullable<RunSummary['episodes']>['transcribed'] = [];
+  for (const site of records) {
+    for (const step of site.steps) {
+      for (const action of step.actions) {
+        if (action.kind === 'add-episode') {
+          const [podcastId = '', fileKey = ''] = action.target.split('/');
+          added.push({ site: site.site, podcastId, fileKey, title: /^"(.*)" is new in the feed$/.exec(action.reason)?.[1] ?? action.reason });
+        } else if (action.kind === 'transcribe') transcribed.push({ site: site.site, key: action.target });
+      }
+    }
+  }
+  return { added, transcribed };
 }
 
 function excludedReason(flags: RunFlags, step: StepName): string | undefined {

@@ -17,7 +17,6 @@ export async function validateCommand(flags: CommonFlags): Promise<number> {
     write(JSON.stringify(report, null, 2) + '\n');
     return report.ok ? EXIT.ok : EXIT.failed;
   }
-  if (report.sites.length === 0) process.stderr.write(`no sites under ${flags.sitesRoot}\n`);
   write(
     formatTable([
       ['site', 'account', 'role', 'bucket', 'indexing function', 'result'],

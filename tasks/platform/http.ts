@@ -66,6 +66,15 @@ export function isHttpUrl(raw: string): boolean {
   }
 }
 
+/**
+ * INGEST_STALL_TIMEOUT_MS, when set: how long a request may make no progress, for feeds and audio
+ * as for S3 transfers (tasks/engines/sync/watchdog.ts). Undefined when unset (each caller's default).
+ */
+export function stallTimeoutOverride(): number | undefined {
+  const fromEnv = Number(process.env.INGEST_STALL_TIMEOUT_MS);
+  return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
+}
+
 /** GET `url`, following redirects. Resolves once response headers arrive (any status). */
 export async function httpGet(url: string, options: GetOptions = {}): Promise<GetResponse> {
   let current = url;
@@ -106,7 +115,7 @@ function requestOnce(url: string, options: GetOptions): Promise<IncomingMessage>
       },
       resolve,
     );
-    const idle = options.idleTimeoutMs ?? 30_000;
+    const idle = options.idleTimeoutMs ?? stallTimeoutOverride() ?? 30_000;
     req.setTimeout(idle, () => {
       req.destroy(new HttpError(`no data for ${idle} ms from ${new URL(url).host} (${url})`, { url, code: 'ETIMEDOUT' }, 'retryable'));
     });

@@ -37,6 +37,16 @@ export class Limiter {
     return this.used;
   }
 
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** Whether a call of this weight would wait now. */
+  wouldWait(weight = 1): boolean {
+    return this.waiters.length > 0 || this.used + Math.min(weight, this.capacity) > this.capacity;
+  }
+
   /** Run `fn` holding `weight` slots (clamped to capacity); the slots are released even on error. */
   async use<T>(fn: () => Promise<T>, options: { weight?: number; signal?: AbortSignal } = {}): Promise<T> {
     const weight = Math.min(Math.max(1, options.weight ?? 1), this.capacity);

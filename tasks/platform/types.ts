@@ -84,6 +84,9 @@ export interface SiteRecord {
 export interface RunSummary {
   schema: 'podcast-ingest/summary@1';
   runId: string;
+  /** The runner's version and the machine it ran on. */
+  version?: string;
+  host?: string;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
@@ -92,6 +95,10 @@ export interface RunSummary {
   exitCode: number;
   sites: SiteRecord[];
   errors: StepError[];
+  /** Every warning line of the run (site, step, message). */
+  warnings?: { site: string; step: string; message: string }[];
+  /** What the night brought, per site: episodes added (with titles) and transcribed. */
+  episodes?: { added: { site: string; podcastId: string; fileKey: string; title: string }[]; transcribed: { site: string; key: string }[] };
 }
 
 /** Exit codes, as documented in the README and --help. */

@@ -4,6 +4,7 @@ import chalk from 'chalk';
 import { formatBytes, formatDuration } from '../platform/format.ts';
 import { redact } from '../platform/secrets.ts';
 import type { RunSummary, SiteRecord, StepCounts, StepRecord, StepStatus, TransferCount } from '../platform/types.ts';
+import { siteTitle } from './render/site-line.ts';
 
 function transfers(verb: string, byFolder: Record<string, TransferCount> | undefined): string[] {
   if (!byFolder) return [];
@@ -55,10 +56,17 @@ export interface SummaryLine {
   text: string;
 }
 
-export function summaryLines(summary: RunSummary): SummaryLine[] {
+export function summaryLines(summary: RunSummary, options: { full?: boolean } = { full: true }): SummaryLine[] {
   const lines: SummaryLine[] = [];
   for (const site of summary.sites) {
+    if (!options.full && site.status !== 'failed') {
+      // Compact: one line per site that did not fail ("summary" step: it is the site's whole night).
+      lines.push({ site: site.site, step: 'site', level: 'info', text: `${site.status}: ${siteTitle(site).replace(`${site.site}: `, '')}` });
+      continue;
+    }
     for (const step of site.steps) {
+      // Compact: a failed step's errors follow below; its own line would say the same again.
+      if (!options.full && (step.status !== 'failed' || step.errors.length > 0)) continue;
       const counts = describeCounts(step.counts);
       const text = `${step.status} ${formatDuration(step.durationMs)} ${step.message}${counts && !step.message.includes(counts) ? ` (${counts})` : ''}`;
       lines.push({ site: site.site, step: step.step, level: step.status === 'failed' ? 'error' : 'info', text });
@@ -79,33 +87,56 @@ export function summaryLines(summary: RunSummary): SummaryLine[] {
 export function closingLine(summary: RunSummary): string {
   const counts = { ok: 0, 'up-to-date': 0, skipped: 0, failed: 0 } satisfies Record<StepStatus, number>;
   for (const site of summary.sites) counts[site.status]++;
-  const state = summary.interrupted ? 'interrupted' : summary.exitCode === 0 ? 'clean' : 'with failures';
+  const state = summary.interrupted ? 'interrupted' : summary.exitCode === 0 ? 'clean' : 'failed';
+  // Only the counts that are not zero: the line must fit an 80-column terminal.
+  const sites = (['ok', 'up-to-date', 'failed', 'skipped'] as const)
+    .filter((s) => counts[s] > 0)
+    .map((s) => `${counts[s]} ${s === 'skipped' ? 'not run' : s}`)
+    .join(', ');
+  const errors = summary.errors.length;
   return (
     `run ${summary.runId} ${state}${summary.dryRun ? ' (dry run)' : ''} in ${formatDuration(summary.durationMs)}: ` +
-    `${summary.sites.length} sites (${counts.ok} ok, ${counts['up-to-date']} up-to-date, ${counts.failed} failed, ${counts.skipped} skipped), ` +
-    `${summary.errors.length} errors, exit ${summary.exitCode}`
+    `${summary.sites.length} site${summary.sites.length === 1 ? '' : 's'}${sites ? ` (${sites})` : ''}, ${errors} error${errors === 1 ? '' : 's'}, exit ${summary.exitCode}`
   );
 }
 
-/** The terminal form: a table per site, then the errors. */
-export function formatSummaryTable(summary: RunSummary): string {
+/**
+ * The terminal summary. Compact by default, so its top does not scroll away: one line per site
+ * (what changed, or the failed step and its first error), steps only for failed sites, each
+ * error once. `full`: every step of every site (--verbose; the log file and the JSON have it all).
+ */
+export function formatSummaryTable(summary: RunSummary, options: { full?: boolean; columns?: number } = {}): string {
   const out: string[] = ['', chalk.bold('Summary')];
   const stepWidth = 12;
+  const fit = (line: string) => (options.columns && !options.full ? cut(line, options.columns) : line);
+  const width = Math.max(4, ...summary.sites.map((s) => s.site.length));
   for (const site of summary.sites) {
+    if (!options.full && site.status !== 'failed') {
+      out.push(fit(`${colour[site.status](statusMark(site.status))} ${siteTitle(site).replace(`${site.site}: `, `${site.site.padEnd(width)}  `)}`));
+      continue;
+    }
+    if (site.steps.length === 0) {
+      // Its configuration never loaded: the error says why (in the error list below).
+      out.push(fit(`${colour[site.status](statusMark(site.status))} ${site.site.padEnd(width)}  configuration error, see below`));
+      continue;
+    }
     out.push(`${colour[site.status](statusMark(site.status))} ${chalk.bold(site.site)}`);
     for (const step of site.steps) {
+      if (!options.full && step.status !== 'failed') continue;
       const counts = describeCounts(step.counts);
       const detail = [step.message, counts && !step.message.includes(counts) ? counts : ''].filter(Boolean).join(' · ');
       out.push(
-        `    ${step.step.padEnd(stepWidth)} ${colour[step.status](step.status.padEnd(10))} ${formatDuration(step.durationMs).padStart(7)}  ${detail}`,
+        fit(`    ${step.step.padEnd(stepWidth)} ${colour[step.status](step.status.padEnd(10))} ${formatDuration(step.durationMs).padStart(7)}  ${detail}`),
       );
     }
   }
   if (summary.errors.length > 0) {
+    const shown = options.full ? summary.errors : summary.errors.slice(0, 10);
     out.push('', chalk.bold.red(`Errors (${summary.errors.length})`));
-    summary.errors.forEach((e, i) => {
-      out.push(`  ${i + 1}. [${e.site}] [${e.step}] ${e.subject ? `${e.subject}: ` : ''}${e.message}${e.code ? ` [${e.code}]` : ''}`);
+    shown.forEach((e, i) => {
+      out.push(fit(`  ${i + 1}. [${e.site}] [${e.step}] ${e.subject ? `${e.subject}: ` : ''}${e.message}${e.code ? ` [${e.code}]` : ''}`));
     });
+    if (shown.length < summary.errors.length) out.push(`  … ${summary.errors.length - shown.length} more (the log file and --summary-json have them all)`);
   }
   out.push('', summary.exitCode === 0 ? chalk.green(closingLine(summary)) : chalk.red(closingLine(summary)));
   return redact(out.join('\n') + '\n');
@@ -127,4 +158,11 @@ function statusMark(status: StepStatus): string {
 /** The --summary-json document: redacted like every other output. */
 export function summaryJson(summary: RunSummary): string {
   return redact(JSON.stringify(summary, null, 2)) + '\n';
+}
+
+/** Cut a line to `width` visible characters (colour codes do not count). */
+function cut(text: string, width: number): string {
+  // eslint-disable-next-line no-control-regex
+  const visible = text.replace(/\x1b\[[0-9;]*m/g, '');
+  return visible.length <= width ? text : visible.slice(0, Math.max(1, width - 1)) + '…';
 }

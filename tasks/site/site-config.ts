@@ -5,6 +5,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { SiteId } from '../platform/types.ts';
 import { UsageError } from '../platform/errors.ts';
+import { locateJsonError } from '../platform/json-error.ts';
+import { suggest } from '../platform/suggest.ts';
 
 export const SITE_ID_PATTERN = /^[a-z0-9_-]+$/;
 /** A single path segment that cannot escape its folder. */
@@ -41,10 +43,13 @@ const automationSchema = z
   })
   .strict();
 
+/** The top-level fields the runner reads (others belong to the website and are ignored). */
+const KNOWN_FIELDS = ['id', 'includedPodcasts', 'whisperTranscriptionPrompt', 'automation'];
+
 const siteSchema = z
   .object({
     id: z.string().max(32, 'must be at most 32 characters').regex(SITE_ID_PATTERN, 'must match ^[a-z0-9_-]+$'),
-    includedPodcasts: z.array(podcastSchema).default([]),
+    includedPodcasts: z.array(podcastSchema),
     whisperTranscriptionPrompt: z.string().optional(),
     automation: automationSchema.optional(),
   })
@@ -144,6 +149,10 @@ export async function discoverSites(sitesRoot: string, localRoot: string): Promi
  */
 export function selectSites(discovered: DiscoveredSites, ids: readonly string[] | undefined, sitesRoot: string): DiscoveredSites {
   const known = [...discovered.sites.map((s) => s.id as string), ...discovered.problems.map((p) => p.site)];
+  // Nothing checked is not a pass: every command that works on sites needs at least one.
+  if (known.length === 0) {
+    throw new UsageError(`no sites found under ${path.resolve(sitesRoot)} (expected <id>/site.config.json, origin-sites/<id>/ or my-sites/<id>/; pass --sites-root=DIR)`);
+  }
   const unknown = (ids ?? []).filter((id) => !known.includes(id));
   if (unknown.length > 0) {
     throw new UsageError(`--sites: unknown site ${unknown.map((u) => `"${u}"`).join(', ')}; known sites: ${known.join(', ') || `(none under ${sitesRoot})`}`);
@@ -184,15 +193,23 @@ export async function loadSite(folder: string, localRoot: string): Promise<SiteC
   const problem = (message: string): ConfigProblem => ({ site: folderName, configPath, message });
 
   let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(configPath, 'utf8'));
+    text = await readFile(configPath, 'utf8');
   } catch (error) {
-    const reason = error instanceof SyntaxError ? `is not valid JSON: ${error.message}` : `cannot be read: ${String(error)}`;
-    return problem(`${configPath} ${reason}`);
+    return problem(`${configPath}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return problem(`${configPath}: not valid JSON at ${locateJsonError(text) ?? 'an unknown place'}`);
+  }
+  // A field one or two edits from a known one is a typo, not a website field.
+  const typos = raw && typeof raw === 'object' && !Array.isArray(raw) ? Object.keys(raw).filter((key) => !KNOWN_FIELDS.includes(key) && suggest(key, KNOWN_FIELDS) !== '') : [];
+  if (typos.length > 0) return problem(`${configPath}: ${typos.map((key) => `unknown field "${key}"${suggest(key, KNOWN_FIELDS)}`).join('; ')}`);
   const parsed = siteSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `field "${issue.path.join('.') || '(root)'}" ${issue.message}`);
+    const issues = parsed.error.issues.map((issue) => `field "${issue.path.join('.') || '(root)'}" ${issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message}`);
     return problem(`${configPath}: ${issues.join('; ')}`);
   }
   const config = parsed.data;

@@ -16,6 +16,7 @@ import { SHARD_MANIFEST_KEY } from '../engines/indexer/local/index-format.ts';
 import type { StepCounts, StepError } from '../platform/types.ts';
 import { formatBytes } from '../platform/format.ts';
 import { withRetry } from '../platform/retry.ts';
+import { readSiteState, updateSiteState } from '../site/site-state.ts';
 import { describeError, errorCode, isAccessDenied } from '../aws/errors.ts';
 import { errorMessage } from '../platform/errors.ts';
 
@@ -57,17 +58,29 @@ export function buildPayload(input: { runId: string; site: string; bucket: strin
 }
 
 export async function index(ctx: StepContext, input: { upload?: UploadOutput }): Promise<StepResult<void>> {
-  return (ctx.options.index ?? ctx.site.automation.indexing) === 'local' ? indexLocally(ctx, input) : indexWithLambda(ctx, input);
+  // An invocation an earlier run owes (it failed, or the run was killed before it: tasks/site/site-state.ts).
+  const owed = ctx.dryRun ? undefined : (await readSiteState(ctx.localRoot, ctx.site.id)).state.pendingIndex;
+  const local = (ctx.options.index ?? ctx.site.automation.indexing) === 'local';
+  const result = local
+    ? await indexLocally(owed && !input.upload?.uploaded.length ? { ...ctx, options: { ...ctx.options, forceIndex: true } } : ctx, input)
+    : await indexWithLambda(ctx, { ...input, owed });
+  if (owed && result.status === 'ok' && !ctx.dryRun) {
+    await updateSiteState(ctx.localRoot, ctx.site.id, (state) => {
+      delete state.pendingIndex;
+    });
+  }
+  return result;
 }
 
-async function indexWithLambda(ctx: StepContext, input: { upload?: UploadOutput }): Promise<StepResult<void>> {
+async function indexWithLambda(ctx: StepContext, input: { upload?: UploadOutput; owed?: { since: string; reason: string } }): Promise<StepResult<void>> {
   const { site, options } = ctx;
   const fn = site.automation.indexingFunction;
   const uploaded = input.upload?.uploaded ?? [];
-  if (uploaded.length === 0 && !options.forceIndex) return upToDate('nothing uploaded', undefined);
+  if (uploaded.length === 0 && !options.forceIndex && !input.owed) return upToDate('nothing uploaded', undefined);
 
   const forced = uploaded.length === 0;
-  const reason = forced ? '--force-index' : `${uploaded.length} file${uploaded.length === 1 ? '' : 's'} uploaded`;
+  const reason =
+    uploaded.length > 0 ? `${uploaded.length} file${uploaded.length === 1 ? '' : 's'} uploaded` : input.owed ? `owed since ${input.owed.since}: ${input.owed.reason}` : '--force-index';
   const invocationType = options.waitForIndex ? 'RequestResponse' : 'Event';
   const payload = buildPayload({ runId: options.runId, site: site.id, bucket: site.automation.bucket, forced, keys: uploaded });
 

@@ -17,8 +17,9 @@ import { ingestFeed, type FeedFetchTuning } from '../engines/feeds/ingest-feed.t
 import { readValidators, validatorsCachePath, writeValidators } from '../engines/feeds/validators-cache.ts';
 import { downloadAudio, resumeTargetOf, type DownloadOptions } from '../engines/feeds/audio-download.ts';
 import { errorMessage } from '../platform/errors.ts';
-import { attentionAfter, backoffRuns, dueForRetry, readSiteState, recordFailure, writeSiteState, type FailingKind, type SiteState } from '../site/site-state.ts';
-import { formatBytes } from '../platform/format.ts';
+import { dueForRetry, readSiteState, recordFailure, writeSiteState, type SiteState } from '../site/site-state.ts';
+import { reportAttention } from './attention.ts';
+import { formatBytes, formatTransfer } from '../platform/format.ts';
 
 export interface RssTuning {
   fetch?: FeedFetchTuning;
@@ -252,8 +253,29 @@ async function downloadMissing(
   let done = 0;
   let files = 0;
   let bytes = 0;
-  const progress = new Map<string, string>();
-  const report = () => ctx.log.activity(`downloading ${done}/${wanted.length} episodes${progress.size > 0 ? ` · ${[...progress.values()].join(' · ')}` : ''}`);
+  const startedAt = Date.now();
+  // Bytes received and announced per download in flight (finished ones are in `bytes`).
+  const progress = new Map<string, { received: number; total?: number; name: string }>();
+  let lastReport = 0;
+  const report = (force = false) => {
+    const now = Date.now();
+    if (!force && now - lastReport < 1000) return;
+    lastReport = now;
+    const moving = [...progress.values()];
+    const known = moving.every((p) => p.total !== undefined);
+    const text = formatTransfer({
+      verb: `downloading ${moving.map((p) => p.name).join(', ') || 'episodes'}`,
+      done,
+      total: wanted.length,
+      noun: 'episodes',
+      bytes: bytes + moving.reduce((n, p) => n + p.received, 0),
+      // The total is known once every download in flight announced its length.
+      ...(known && done + moving.length === wanted.length ? { totalBytes: bytes + moving.reduce((n, p) => n + (p.total ?? 0), 0) } : {}),
+      startedAt,
+      now,
+    });
+    ctx.log.activity(text);
+  };
   await mapPool(wanted, 8, async (episode) => {
     const key = audioKey(episode);
     const finalPath = path.join(ctx.site.localDir, ...key.split('/'));
@@ -269,7 +291,7 @@ async function downloadMissing(
                   finalPath,
                   signal: ctx.signal,
                   onProgress: (received, total) => {
-                    progress.set(key, `${episode.fileKey.slice(0, 40)} ${total ? `${Math.floor((received / total) * 100)}% (${formatBytes(received)} of ${formatBytes(total)})` : formatBytes(received)}`);
+                    progress.set(key, { received, total, name: episode.fileKey.slice(0, 40) });
                     report();
                   },
                   onRetry: (message) => ctx.log.warn(`${episode.fileKey}: ${message}`),
@@ -297,16 +319,8 @@ async function downloadMissing(
     } finally {
       done++;
       progress.delete(key);
-      report();
+      report(done === wanted.length);
     }
   });
   return { files, bytes, errors, keys: keys.sort() };
-}
-
-/** One warning per episode that failed too many runs in a row: it needs the operator, not more retries. */
-export function reportAttention(ctx: StepContext, state: SiteState, kind: FailingKind): void {
-  for (const [key, f] of Object.entries(state.failing)) {
-    if (f.kind !== kind || f.failures < attentionAfter()) continue;
-    ctx.log.warn(`${key}: needs attention: its ${kind} failed ${f.failures} runs in a row since ${f.firstFailedAt} (last: ${f.lastError}); retried every ${backoffRuns(f.failures + 1) + 1} runs from now`);
-  }
 }

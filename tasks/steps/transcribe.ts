@@ -13,6 +13,8 @@ import { planTranscription, type TranscriptionItem } from '../engines/transcript
 import { loadSpellingRules } from '../engines/transcription/spelling.ts';
 import type { EpisodeOutcome } from '../engines/transcription/episode.ts';
 import { unreachable } from '../platform/errors.ts';
+import { dueForRetry, readSiteState, recordFailure, writeSiteState } from '../site/site-state.ts';
+import { reportAttention } from './attention.ts';
 import { ProgressTracker } from '../engines/transcription/progress.ts';
 import { mapPool } from '../platform/limiter.ts';
 import { workRootFor } from '../platform/atomic.ts';
@@ -81,7 +83,22 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
     for (const item of audioMadeThisRun(ctx, input)) if (!planned.has(item.srtKey) && !(await exists(item.srtPath))) plan.todo.push(item);
   }
   for (const s of plan.superseded) ctx.log.info(`skipping ${s.audioKey}: the manifest has a newer download (${s.newerFileKey})`);
-  if (plan.todo.length === 0) return { status: 'up-to-date', message: `every audio file has a transcript (${plan.done})`, counts: {}, errors: [], output: { created } };
+  // An episode whose transcription keeps failing is tried less and less often (tasks/site/site-state.ts).
+  const { state } = await readSiteState(ctx.localRoot, ctx.site.id);
+  const stateBefore = JSON.stringify(state);
+  const backingOff = plan.todo.filter((item) => !dueForRetry(state, `${item.podcastId}/${item.fileKey}`, 'transcribe'));
+  if (backingOff.length > 0) {
+    plan.todo = plan.todo.filter((item) => !backingOff.includes(item));
+    ctx.log.info(`${backingOff.length} transcription${backingOff.length === 1 ? '' : 's'} that kept failing left for a later run (backoff)`);
+  }
+  reportAttention(ctx, state, 'transcribe');
+  const saveState = async () => {
+    if (!ctx.dryRun && JSON.stringify(state) !== stateBefore) await writeSiteState(ctx.localRoot, state);
+  };
+  if (plan.todo.length === 0) {
+    const message = backingOff.length > 0 ? `${backingOff.length} failing transcriptions left for a later run (backoff)` : `every audio file has a transcript (${plan.done})`;
+    return { status: 'up-to-date', message, counts: {}, errors: [], output: { created } };
+  }
 
   const tools = resolveWhisperTools();
   if (!tools.ok) return failed(ctx, `cannot transcribe ${plan.todo.length} episodes: ${tools.message}`, created);
@@ -105,10 +122,14 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
   const errors: StepError[] = [];
   let made = 0;
   let planned = 0;
+  let started = 0;
   const runOne = async (item: TranscriptionItem, index: number): Promise<void> => {
-    const outcome = await ctx.effect({ kind: 'transcribe', target: item.srtKey, reason: `${item.audioKey} has no transcript` }, () =>
-      ctx.limits.cpu.use(
+    const outcome = await ctx.effect({ kind: 'transcribe', target: item.srtKey, reason: `${item.audioKey} has no transcript` }, () => {
+      // Other sites' transcriptions hold the CPU: say so, rather than look busy.
+      if (started === 0 && ctx.limits.cpu.wouldWait(threads)) ctx.log.activity(`queued: ${plan.todo.length} episodes waiting for the CPU (${ctx.limits.cpu.waiting + 1} jobs in line)`);
+      return ctx.limits.cpu.use(
         async (): Promise<EpisodeOutcome> => {
+          started++;
           progress.start(index);
           ctx.log.debug(`transcribing ${item.audioKey}`);
           return transcribeEpisode(
@@ -130,8 +151,8 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
           );
         },
         { weight: threads, signal: ctx.signal },
-      ),
-    );
+      );
+    });
     if (outcome === undefined) {
       planned++;
       created.push(item.srtKey);
@@ -142,6 +163,7 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
       case 'written':
         made++;
         created.push(item.srtKey);
+        delete state.failing[`${item.podcastId}/${item.fileKey}`];
         ctx.log.info(
           `${item.srtKey}: ${outcome.cues} cues from ${(outcome.durationMs / 1000).toFixed(1)} s of audio in ${outcome.chunks} chunk(s)` +
             (outcome.replacements > 0 ? `, ${outcome.replacements} spelling corrections` : ''),
@@ -150,6 +172,7 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
       case 'failed':
         ctx.log.error(`${item.audioKey}: ${outcome.message}`);
         errors.push({ site: ctx.site.id, step: 'transcribe', subject: item.audioKey, message: outcome.message, code: outcome.code });
+        recordFailure(state, `${item.podcastId}/${item.fileKey}`, 'transcribe', outcome.message);
         break;
       default:
         unreachable(outcome);
@@ -160,6 +183,7 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
     await Promise.all(plan.todo.map((item, index) => runOne(item, index)));
   } finally {
     progress.stop();
+    await saveState();
   }
   ctx.signal.throwIfAborted();
 

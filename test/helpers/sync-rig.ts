@@ -55,6 +55,8 @@ export interface SyncRigOptions {
   podcasts?: unknown[];
   /** Use this S3 server (two rigs, one bucket: two machines) instead of starting one. */
   s3?: LocalS3Server;
+  /** The site's local Lambda endpoint (tasks/demo/local/lambda-server.ts). */
+  lambdaEndpoint?: string;
 }
 
 export async function syncRig(t: TestContext, options: SyncRigOptions = {}): Promise<SyncRig> {
@@ -70,7 +72,7 @@ export async function syncRig(t: TestContext, options: SyncRigOptions = {}): Pro
   }
   const sitesRoot = path.join(root, 'sites');
   const localRoot = path.join(root, 'local');
-  await writeSite(sitesRoot, siteConfig(siteId, { endpoint: proxy?.endpoint ?? s3.endpoint, podcasts: options.podcasts }));
+  await writeSite(sitesRoot, siteConfig(siteId, { endpoint: proxy?.endpoint ?? s3.endpoint, podcasts: options.podcasts, lambdaEndpoint: options.lambdaEndpoint }));
   const client = new S3Client({
     region: 'us-east-1',
     endpoint: s3.endpoint,

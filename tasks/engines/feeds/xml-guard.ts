@@ -81,6 +81,10 @@ export function checkXml(text: string): GuardOutcome {
       const word = /^<!([A-Za-z]*)/.exec(text.slice(lt, lt + 20))?.[1] ?? '';
       // Quote the start of the declaration: "<!DOCTYPE html" tells an operator a web page was served.
       const quoted = text.slice(lt, lt + 40).replace(/\s+/g, ' ').replace(/\[.*$|>.*$/, '').trim();
+      // A web page instead of a feed (an error page, a login wall, a moved site): say that first.
+      if (word.toUpperCase() === 'DOCTYPE' && /^<!DOCTYPE\s+html\b/i.test(quoted)) {
+        return fail(lt, `the server sent an HTML page, not a feed (it starts with ${quoted}>: DOCTYPE declaration refused); check the feed URL in a browser`);
+      }
       return fail(
         lt,
         word.toUpperCase() === 'DOCTYPE'

@@ -7,7 +7,7 @@ import type { StepError, TransferCount } from '../../platform/types.ts';
 import type { Direction, PlannedTransfer } from './diff.ts';
 import { describeError, errorCode } from '../../aws/errors.ts';
 import { topFolder } from './ignore.ts';
-import { formatBytes } from '../../platform/format.ts';
+import { formatTransfer } from '../../platform/format.ts';
 
 export interface TransferOutcome {
   /** Transfers that completed (none in a dry run). */
@@ -33,14 +33,15 @@ export async function runTransfers(
   const inFlight = new Map<string, number>();
   let finished = 0;
   let lastActivity = 0;
+  const startedAt = Date.now();
   const report = (force = false) => {
     const now = Date.now();
     if (!force && now - lastActivity < 1000) return;
     lastActivity = now;
     const moving = [...inFlight.values()].reduce((a, b) => a + b, 0);
-    ctx.log.activity(`${VERB[direction]} ${finished}/${planned.length} files, ${formatBytes(outcome.bytes + moving)} of ${formatBytes(totalBytes)}`);
+    ctx.log.activity(formatTransfer({ verb: `${VERB[direction]} s3://${bucket}`, done: finished, total: planned.length, noun: 'files', bytes: outcome.bytes + moving, totalBytes, startedAt, now }));
   };
-  report(true);
+  if (planned.length > 0) report(true);
 
   // Largest first: long transfers start early and small ones fill the gaps. Twice as many
   // workers as network slots, so the disk work after a transfer never leaves a slot idle.

@@ -68,12 +68,31 @@ export interface StorageRetryOptions {
 }
 
 /** The storage policies, with a debug line per retry; what is retried is classify()'s call (throttling, 5xx, resets, stalls, failed verifications). */
-export function withStorageRetry<T>(fn: (attempt: number) => Promise<T>, options: StorageRetryOptions): Promise<T> {
-  return withRetry(fn, {
-    policy: options.policy ?? 's3-object',
-    signal: options.signal,
-    onRetry: (error, attempt, delayMs) => {
-      options.log.debug(`${options.what}: attempt ${attempt} failed (${describeError(error)}); retrying in ${delayMs}ms`);
-    },
-  });
+export async function withStorageRetry<T>(fn: (attempt: number) => Promise<T>, options: StorageRetryOptions): Promise<T> {
+  // Never silent: a server that accepts a request and says nothing is named every 30 s
+  // (the watchdog retries it after the stall timeout; these lines say what is awaited meanwhile).
+  const started = Date.now();
+  let attempts = 1;
+  let lastError = '';
+  const heartbeat = setInterval(() => {
+    const seconds = Math.round((Date.now() - started) / 1000);
+    options.log.activity(`still waiting on ${options.what} after ${seconds} s (attempt ${attempts}${lastError ? `; last: ${lastError}` : ''})`);
+  }, WAITING_LINE_MS);
+  heartbeat.unref();
+  try {
+    return await withRetry(fn, {
+      policy: options.policy ?? 's3-object',
+      signal: options.signal,
+      onRetry: (error, attempt, delayMs) => {
+        attempts = attempt + 1;
+        lastError = describeError(error);
+        options.log.debug(`${options.what}: attempt ${attempt} failed (${lastError}); retrying in ${delayMs}ms`);
+      },
+    });
+  } finally {
+    clearInterval(heartbeat);
+  }
 }
+
+/** How often a request still waiting is named (INGEST_WAITING_LINE_MS for the tests). */
+const WAITING_LINE_MS = Number(process.env.INGEST_WAITING_LINE_MS) || 30_000;

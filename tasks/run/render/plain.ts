@@ -16,6 +16,8 @@ export interface PlainRendererOptions {
   format?: 'text' | 'json';
   /** Minimum ms between two activity lines of the same site and step. */
   activityIntervalMs?: number;
+  /** `compact`: the summary as one line per site (steps only for failed sites); `full` (files, --verbose): every step. */
+  summary?: 'full' | 'compact';
 }
 
 const SEVERITY: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -25,7 +27,7 @@ export function formatJsonLine(event: LogEvent): string {
   return JSON.stringify({ time: event.time.toISOString(), level: event.level, site: event.site ?? null, step: event.step ?? null, ...(event.kind === 'activity' ? { kind: 'activity' } : {}), message: event.message });
 }
 
-export function plainRenderer({ write, verbose, level, format = 'text', activityIntervalMs = 10_000 }: PlainRendererOptions): Renderer {
+export function plainRenderer({ write, verbose, level, format = 'text', activityIntervalMs = 10_000, summary = 'full' }: PlainRendererOptions): Renderer {
   const lastActivity = new Map<string, number>();
   const least = SEVERITY[level ?? (verbose ? 'debug' : 'info')];
   const formatLine = format === 'json' ? formatJsonLine : formatPlainLine;
@@ -49,7 +51,7 @@ export function plainRenderer({ write, verbose, level, format = 'text', activity
         }
         case 'run-finished':
           // The summary always closes the log, whatever the level: it is what cron mails.
-          for (const s of summaryLines(event.summary)) {
+          for (const s of summaryLines(event.summary, { full: summary === 'full' })) {
             if (SEVERITY[s.level] < least && !(s.site === 'all' && s.step === 'summary')) continue;
             line({ time: event.time, level: s.level, kind: 'log', site: s.site, step: s.step === 'summary' ? 'summary' : `summary:${s.step}`, message: s.text });
           }

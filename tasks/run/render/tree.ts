@@ -11,7 +11,8 @@ import { redact } from '../../platform/secrets.ts';
 import type { SiteRecord, StepRecord } from '../../platform/types.ts';
 import { unreachable } from '../../platform/errors.ts';
 import type { Renderer, RunEvent } from '../events.ts';
-import { describeCounts, formatSummaryTable } from '../summary.ts';
+import { formatSummaryTable } from '../summary.ts';
+import { siteTitle } from './site-line.ts';
 
 export interface TreeRendererOptions {
   stream: NodeJS.WriteStream;
@@ -207,7 +208,7 @@ export function treeRenderer(options: TreeRendererOptions): Renderer {
           return;
         }
         case 'run-finished':
-          summary = formatSummaryTable(event.summary);
+          summary = formatSummaryTable(event.summary, { full: options.verbose, columns: options.columns });
           return;
         default:
           return unreachable(event);
@@ -233,16 +234,6 @@ function runningTitle(id: string, view: SiteView): string {
   const done = view.steps.map((s) => `${MARK[s.status]} ${s.step}`);
   if (view.current) done.push(`${chalk.yellow('▸')} ${view.current}`);
   return `${id}  ${done.join(' ')}`;
-}
-
-function siteTitle(site: SiteRecord): string {
-  const counts = site.steps.map((s) => describeCounts(s.counts)).filter(Boolean).join(', ');
-  const failed = site.steps.filter((s) => s.status === 'failed').map((s) => s.step);
-  const errors = site.steps.reduce((n, s) => n + s.errors.length, 0);
-  if (site.steps.length === 0) return chalk.red(`${site.site}: configuration error (see the summary)`);
-  if (failed.length > 0) return chalk.red(`${site.site}: failed in ${failed.join(', ')} (${errors} error${errors === 1 ? '' : 's'})${counts ? ` · ${counts}` : ''}`);
-  if (site.status === 'skipped') return `${site.site}: not run (${site.steps[0]?.message ?? 'skipped'})`;
-  return `${site.site}: ${site.status}${counts ? ` · ${counts}` : ''}`;
 }
 
 /** Cut a line to `width` visible characters (ANSI colour codes do not count). */
