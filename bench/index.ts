@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { seededRandom } from '../test/helpers/random.ts';
 import { cuesToSearchEntries, type SearchEntry } from '../tasks/engines/indexer/search-entries.ts';
 import { buildLocalIndex, checkLocalIndex, DEFAULT_SHARD_TARGET_BYTES, type BuiltIndexFile } from '../tasks/engines/indexer/local/local-index.ts';
 import { createSearchDb, encodeIndex } from '../tasks/engines/indexer/local/index-format.ts';
@@ -53,20 +54,10 @@ const { values } = parseArgs({
 
 // ---- Synthetic speech ------------------------------------------------------------------------
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A vocabulary of 30,000 made-up words, drawn with Zipf's law (s = 1.05) as speech is. */
 function speaker(seed: number): () => string {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const letters = 'etaoinshrdlcumwfgypbvkjxqz';
   const words = new Set<string>();
   while (words.size < 30_000) {
@@ -106,7 +97,7 @@ function episodeEntries(id: number, seconds: number, word: () => string, rnd: ()
 
 async function makeSite(dir: string, scenario: { entries?: number; hours?: number; episodeSeconds?: number }): Promise<{ episodes: number; entries: number; bytes: number }> {
   const word = speaker(42);
-  const rnd = random(7);
+  const rnd = seededRandom(7);
   const manifest: unknown[] = [];
   let entries = 0;
   let bytes = 0;
@@ -133,6 +124,7 @@ interface LocalReport {
   shardCount: number;
   totalEntries: number;
   indexBytes: number;
+  single: 'kept' | 'written' | 'none';
   ownPeakRssBytes: number;
 }
 
@@ -160,7 +152,7 @@ async function localChild(dir: string): Promise<LocalReport> {
   const options = { force: false, singleIndexMaxEntries: site.automation.singleIndexMaxEntries, shardTargetBytes: DEFAULT_SHARD_TARGET_BYTES };
   const cache = await HashCache.load(path.join(path.dirname(dir), 'hashes.json'));
   const result = await buildLocalIndex(work, cache, options, await checkLocalIndex(work, cache, options));
-  return { built: result.built, shardCount: result.shardCount, totalEntries: result.totalEntries, indexBytes: result.indexBytes, ownPeakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  return { built: result.built, shardCount: result.shardCount, totalEntries: result.totalEntries, indexBytes: result.indexBytes, single: result.single, ownPeakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
 /** The upstream way: every entry read into memory, inserted into one database, saved as one file. */
@@ -213,7 +205,8 @@ async function main(): Promise<void> {
       for (const b of workers) console.log(`| ${b.key} | ${b.entries.toLocaleString('en-US')} | ${s(b.ms)} | ${mb(b.peakRssBytes)} | ${formatBytes(b.bytes)} |`);
       console.log(`\n| build | time | peak RSS | index size |`);
       console.log('|---|---:|---:|---:|');
-      console.log(`| sharded (${local.report.shardCount} shards${workers.some((b) => b.key === 'search-index/orama_index.msp') ? ' + single file' : ''}) | ${s(local.ms)} | ${mb(local.report.ownPeakRssBytes + peakWorker)} (runner ${mb(local.report.ownPeakRssBytes)} + worker ${mb(peakWorker)}) | ${formatBytes(local.report.indexBytes)} |`);
+      const withSingle = local.report.single === 'none' ? '' : workers.some((b) => b.key === 'search-index/orama_index.msp') ? ' + single file' : ' + single file (a copy)';
+      console.log(`| sharded (${local.report.shardCount} shard${local.report.shardCount === 1 ? '' : 's'}${withSingle}) | ${s(local.ms)} | ${mb(local.report.ownPeakRssBytes + peakWorker)} (runner ${mb(local.report.ownPeakRssBytes)} + worker ${mb(peakWorker)}) | ${formatBytes(local.report.indexBytes)} |`);
       console.log(`| single DB, one process | ${s(single.ms)} (insert ${s(single.report.insertMs)}, encode ${s(single.report.encodeMs)}) | ${mb(single.report.ownPeakRssBytes)} | ${formatBytes(single.report.bytes)} |`);
       console.log(`\ntime ratio sharded/single: ${(local.ms / single.ms).toFixed(2)}x; peak memory ratio: ${((local.report.ownPeakRssBytes + peakWorker) / single.report.ownPeakRssBytes).toFixed(2)}x`);
     } finally {

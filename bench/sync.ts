@@ -1,21 +1,27 @@
 // Sync benchmark (not a test): this runner vs `rclone sync --fast-list` vs `aws s3 sync`,
-// side by side against one local S3 server, on the same data: 5,000 files of 1-10 KB plus
-// 20 files of 5 MB. Three phases, each run for every tool before the next phase (so load
-// on a shared machine hits them alike): first upload into an empty bucket, a no-op rerun,
-// and a full download into an empty folder. Prints seconds, ratios and request counts.
+// side by side against one S3 server, on the same data: 5,000 files of 1-10 KB plus 20 files
+// of 5 MB. Three phases, each run for every tool before the next phase (so load on a shared
+// machine hits them alike): first upload into an empty bucket, a no-op rerun, and a full
+// download into an empty folder; the whole sequence --rounds times (fresh buckets and folders
+// each round), so every figure is measured at least twice. The download phase also runs the
+// runner with INGEST_BENCH_NO_FSYNC=1 (UNSAFE, benchmark only: no fsync at all, as rclone and
+// aws do it), so the cost of the runner's per-file durability is visible. Prints seconds,
+// ratios, request counts (counted by the server) and the machine's load at each measurement.
 //
-//   npx tsx bench/sync.ts [--small=5000] [--big=20] [--keep]
+//   npx tsx bench/sync.ts [--server=both|s3rver|radosgw] [--small=5000] [--big=20] [--rounds=2] [--keep]
 //
-// Needs rclone and awscli (Debian: apt-get install -y rclone awscli).
-import { spawn } from 'node:child_process';
+// Servers: the embedded s3rver (tasks/demo/local/s3-server.ts) and Ceph's RADOS Gateway
+// (test/helpers/radosgw.ts; installed by scripts/install-test-services.sh; skipped with the
+// reason when missing). Needs rclone and awscli (Debian: apt-get install -y rclone awscli).
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server, type RecordedRequest } from '../tasks/demo/local/s3-server.ts';
 import { mapPool } from '../tasks/platform/limiter.ts';
 import { bytes, fileDigests } from '../test/helpers/data.ts';
+import { describeCounts, SERVER_KINDS, serverUnavailable, startServer, type BenchServer, type RequestCounts, type ServerKind } from './support/servers.ts';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SITE = 'bench';
@@ -23,24 +29,32 @@ const TOOLS = ['runner', 'rclone', 'aws'] as const;
 type Tool = (typeof TOOLS)[number];
 const PHASES = ['first upload', 'no-op rerun', 'full download'] as const;
 type Phase = (typeof PHASES)[number];
+/** The runner's download without any fsync (INGEST_BENCH_NO_FSYNC=1: unsafe, benchmark only). */
+const NO_FSYNC = 'runner full download, no fsync';
 
 interface Measurement {
   seconds: number;
-  requests: RecordedRequest[];
+  requests: RequestCounts;
+  /** 1-minute load average when it started. */
+  load: number;
   /** Runner only: time inside its steps (wall time minus start-up and exit). */
   inSteps?: number;
 }
 
 const { values } = parseArgs({
   options: {
+    server: { type: 'string', default: 'both' },
     small: { type: 'string', default: '5000' },
     big: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '2' },
     keep: { type: 'boolean', default: false },
   },
 });
 const SMALL = Number(values.small);
 const BIG = Number(values.big);
-
+const ROUNDS = Number(values.rounds);
+const SERVERS: ServerKind[] = values.server === 'both' ? [...SERVER_KINDS] : [values.server as ServerKind];
+if (!SERVERS.every((s) => (SERVER_KINDS as readonly string[]).includes(s))) throw new Error(`--server: one of both, ${SERVER_KINDS.join(', ')}`);
 
 /** The site tree: search-entries (small JSON-ish files) and audio (5 MB files). */
 async function makeData(dir: string): Promise<{ files: number; bytes: number }> {
@@ -74,100 +88,130 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{
   });
 }
 
-async function main(): Promise<void> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'bench-sync-'));
-  const s3 = await startLocalS3({ dir: path.join(root, 's3'), buckets: TOOLS.map((t) => `bench-${t}`), recordRequests: true });
+async function load1(): Promise<number> {
+  return Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]);
+}
+
+function which(command: string): string {
   try {
-    await bench(root, s3);
-  } finally {
-    await s3.stop();
-    if (!values.keep) await rm(root, { recursive: true, force: true });
-    else process.stdout.write(`kept ${root}\n`);
+    return execFileSync('sh', ['-c', `command -v ${command}`]).toString().trim();
+  } catch {
+    throw new Error(`${command} not found (Debian: apt-get install -y rclone awscli)`);
   }
 }
 
-async function bench(root: string, s3: LocalS3Server): Promise<void> {
+async function main(): Promise<void> {
+  const tools = { rclone: which('rclone'), aws: which('aws') };
+  const reports: string[] = [];
+  for (const kind of SERVERS) {
+    const why = serverUnavailable(kind);
+    if (why) {
+      reports.push(`${kind}: skipped (${why})\n`);
+      continue;
+    }
+    const root = await mkdtemp(path.join(os.tmpdir(), `bench-sync-${kind}-`));
+    const server = await startServer(kind, path.join(root, 's3'));
+    try {
+      reports.push(await bench(root, server, tools));
+    } finally {
+      await server.stop();
+      if (!values.keep) await rm(root, { recursive: true, force: true });
+      else process.stdout.write(`kept ${root}\n`);
+    }
+  }
+  process.stdout.write('\n' + reports.join('\n'));
+}
+
+async function bench(root: string, server: BenchServer, tools: { rclone: string; aws: string }): Promise<string> {
   // The source tree, laid out as the runner's local root for the upload phases.
   const upRoot = path.join(root, 'runner-up');
   const data = path.join(upRoot, 'sites', SITE);
   const made = await makeData(data);
-  process.stdout.write(`data: ${made.files} files, ${(made.bytes / 1024 / 1024).toFixed(1)} MB; s3rver at ${s3.endpoint}\n`);
+  process.stdout.write(`\n== ${server.description}\ndata: ${made.files} files, ${(made.bytes / 1024 / 1024).toFixed(1)} MB; ${ROUNDS} rounds\n`);
   const source = await fileDigests(data, { skipDotFiles: true });
+  const bucket = (tool: Tool, round: number) => `bench-${tool}-r${round}`;
+  await server.createBuckets(Array.from({ length: ROUNDS }, (_, r) => TOOLS.map((t) => bucket(t, r))).flat());
 
-  const sitesRoot = path.join(root, 'sites');
-  await mkdir(path.join(sitesRoot, SITE), { recursive: true });
-  await writeFile(
-    path.join(sitesRoot, SITE, 'site.config.json'),
-    JSON.stringify({ id: SITE, includedPodcasts: [], automation: { bucket: 'bench-runner', region: 'us-east-1', endpoint: s3.endpoint } }),
-  );
   const awsConfig = path.join(root, 'aws-config');
   await writeFile(awsConfig, '[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n');
   const baseEnv: NodeJS.ProcessEnv = {
     ...process.env,
-    AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    AWS_ACCESS_KEY_ID: server.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
     AWS_REGION: 'us-east-1',
     AWS_DEFAULT_REGION: 'us-east-1',
     AWS_CONFIG_FILE: awsConfig,
     AWS_SHARED_CREDENTIALS_FILE: path.join(root, 'no-credentials'),
     AWS_PAGER: '',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     FORCE_COLOR: '0',
   };
   // rclone refuses the CA bundle variable set on this machine.
   const rcloneEnv: NodeJS.ProcessEnv = {
     ...baseEnv,
     RCLONE_CONFIG_BENCH_TYPE: 's3',
-    RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
-    RCLONE_CONFIG_BENCH_ENDPOINT: s3.endpoint,
-    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
-    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    RCLONE_CONFIG_BENCH_PROVIDER: server.kind === 'radosgw' ? 'Ceph' : 'Other',
+    RCLONE_CONFIG_BENCH_ENDPOINT: server.endpoint,
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: server.credentials.accessKeyId,
+    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
     RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
     RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
     RCLONE_CONFIG: path.join(root, 'rclone.conf'),
   };
   delete rcloneEnv.AWS_CA_BUNDLE;
 
-  const downRoot = (tool: Tool) => path.join(root, `${tool}-down`);
+  // One sites root per round: the runner's site points at that round's bucket.
+  const sitesRoot = (round: number) => path.join(root, `sites-r${round}`);
+  for (let round = 0; round < ROUNDS; round++) {
+    await mkdir(path.join(sitesRoot(round), SITE), { recursive: true });
+    await writeFile(
+      path.join(sitesRoot(round), SITE, 'site.config.json'),
+      JSON.stringify({ id: SITE, includedPodcasts: [], automation: { bucket: bucket('runner', round), region: 'us-east-1', endpoint: server.endpoint } }),
+    );
+  }
+  const downRoot = (label: string, round: number) => path.join(root, `${label.replace(/\W+/g, '-')}-down-r${round}`);
   let runnerRuns = 0;
   // The operator's command (npm run ingest, cron): the bundled Taskfile.ts.
-  const runner = (localRoot: string) => [
+  const runner = (localRoot: string, round: number) => [
     path.join(PROJECT_ROOT, 'scripts', 'ingest.mjs'),
     'run',
     '--only=pre-sync,consistency,upload',
-    `--sites-root=${sitesRoot}`,
+    `--sites-root=${sitesRoot(round)}`,
     `--local-root=${localRoot}`,
     '--renderer=plain',
     `--summary-json=${path.join(root, `runner-summary-${++runnerRuns}.json`)}`,
   ];
-  const commands: Record<Phase, Record<Tool, () => [string, string[], NodeJS.ProcessEnv]>> = {
+  const upRclone = (round: number): [string, string[], NodeJS.ProcessEnv] => [tools.rclone, ['sync', data, `bench:${bucket('rclone', round)}`, '--fast-list'], rcloneEnv];
+  const upAws = (round: number): [string, string[], NodeJS.ProcessEnv] => [tools.aws, ['s3', 'sync', data, `s3://${bucket('aws', round)}`, '--endpoint-url', server.endpoint, '--only-show-errors'], baseEnv];
+  const commands: Record<Phase, Record<Tool, (round: number) => [string, string[], NodeJS.ProcessEnv]>> = {
     'first upload': {
-      runner: () => [process.execPath, runner(upRoot), baseEnv],
-      rclone: () => ['rclone', ['sync', data, 'bench:bench-rclone', '--fast-list'], rcloneEnv],
-      aws: () => ['/usr/bin/aws', ['s3', 'sync', data, 's3://bench-aws', '--endpoint-url', s3.endpoint, '--only-show-errors'], baseEnv],
+      runner: (round) => [process.execPath, runner(upRoot, round), baseEnv],
+      rclone: upRclone,
+      aws: upAws,
     },
     'no-op rerun': {
-      runner: () => [process.execPath, runner(upRoot), baseEnv],
-      rclone: () => ['rclone', ['sync', data, 'bench:bench-rclone', '--fast-list'], rcloneEnv],
-      aws: () => ['/usr/bin/aws', ['s3', 'sync', data, 's3://bench-aws', '--endpoint-url', s3.endpoint, '--only-show-errors'], baseEnv],
+      runner: (round) => [process.execPath, runner(upRoot, round), baseEnv],
+      rclone: upRclone,
+      aws: upAws,
     },
     'full download': {
-      runner: () => [process.execPath, runner(downRoot('runner')), baseEnv],
-      rclone: () => ['rclone', ['sync', 'bench:bench-rclone', path.join(downRoot('rclone'), 'sites', SITE), '--fast-list'], rcloneEnv],
-      aws: () => ['/usr/bin/aws', ['s3', 'sync', 's3://bench-aws', path.join(downRoot('aws'), 'sites', SITE), '--endpoint-url', s3.endpoint, '--only-show-errors'], baseEnv],
+      runner: (round) => [process.execPath, runner(downRoot('runner', round), round), baseEnv],
+      rclone: (round) => [tools.rclone, ['sync', `bench:${bucket('rclone', round)}`, path.join(downRoot('rclone', round), 'sites', SITE), '--fast-list'], rcloneEnv],
+      aws: (round) => [tools.aws, ['s3', 'sync', `s3://${bucket('aws', round)}`, path.join(downRoot('aws', round), 'sites', SITE), '--endpoint-url', server.endpoint, '--only-show-errors'], baseEnv],
     },
   };
 
-  const results = new Map<string, Measurement>();
+  // label -> one measurement per round
+  const results = new Map<string, Measurement[]>();
   const measure = async (label: string, [command, args, env]: [string, string[], NodeJS.ProcessEnv]) => {
-    const from = s3.requests.length;
+    const load = await load1();
+    const mark = await server.mark();
     const started = process.hrtime.bigint();
     const r = await run(command, args, env);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    // Let the server's last request lines arrive.
-    await new Promise((resolve) => setTimeout(resolve, 300));
     if (r.code !== 0) throw new Error(`${label} exited ${r.code}:\n${r.output}`);
-    const m: Measurement = { seconds, requests: s3.requests.slice(from) };
-    results.set(label, m);
+    const m: Measurement = { seconds, requests: await server.since(mark), load };
+    results.set(label, [...(results.get(label) ?? []), m]);
     // The runner's own account of where the time went (the rest is start-up and exit).
     const summaryArg = args.find((a) => a.startsWith('--summary-json='));
     let steps = '';
@@ -180,85 +224,70 @@ async function bench(root: string, s3: LocalS3Server): Promise<void> {
       m.inSteps = inSteps;
       steps = `  (${ran.map((st) => `${st.step} ${(st.durationMs / 1000).toFixed(1)} s`).join(', ')}; start-up and exit ${(seconds - inSteps).toFixed(1)} s)`;
     }
-    process.stdout.write(`  ${label.padEnd(32)} ${seconds.toFixed(1).padStart(6)} s  ${String(m.requests.length).padStart(6)} requests${steps}\n`);
+    process.stdout.write(`  ${label.padEnd(32)} ${seconds.toFixed(1).padStart(6)} s  load ${load.toFixed(1).padStart(4)}  ${describeCounts(m.requests, server.kind)}${steps}\n`);
   };
 
-  for (const phase of PHASES) {
-    // A no-op is cheap: three rounds, the median kept, so one hiccup of a shared machine does not decide.
-    const rounds = phase === 'no-op rerun' ? 3 : 1;
-    const samples = new Map<string, Measurement[]>();
-    for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
+    process.stdout.write(`round ${round + 1}\n`);
+    for (const phase of PHASES) {
       for (const tool of TOOLS) {
-        const label = `${tool} ${phase}`;
-        await measure(label, commands[phase][tool]());
-        samples.set(label, [...(samples.get(label) ?? []), results.get(label)!]);
+        await measure(`${tool} ${phase}`, commands[phase][tool](round));
+        if (phase === 'full download' && tool === 'runner') {
+          // Right after the safe one, from the same bucket into another empty folder.
+          await measure(NO_FSYNC, [process.execPath, runner(downRoot(NO_FSYNC, round), round), { ...baseEnv, INGEST_BENCH_NO_FSYNC: '1' }]);
+        }
       }
       if (phase === 'no-op rerun') {
         // The cheaper rclone mode, for reference: sizes only, no HEAD per object.
-        const label = 'rclone no-op --size-only';
-        await measure(label, ['rclone', ['sync', data, 'bench:bench-rclone', '--fast-list', '--size-only'], rcloneEnv]);
-        samples.set(label, [...(samples.get(label) ?? []), results.get(label)!]);
+        await measure('rclone no-op --size-only', [tools.rclone, ['sync', data, `bench:${bucket('rclone', round)}`, '--fast-list', '--size-only'], rcloneEnv]);
       }
     }
-    for (const [label, list] of samples) results.set(label, [...list].sort((a, b) => a.seconds - b.seconds)[Math.floor(list.length / 2)]!);
-  }
-
-  // Every tool must have produced the same tree.
-  for (const tool of TOOLS) {
-    const got = await fileDigests(path.join(downRoot(tool), 'sites', SITE), { skipDotFiles: true });
-    const wrong = [...source].filter(([k, v]) => got.get(k) !== v).length + [...got.keys()].filter((k) => !source.has(k)).length;
-    if (wrong > 0) throw new Error(`${tool}: the downloaded tree differs from the source in ${wrong} files`);
-  }
-  process.stdout.write(`all three downloads are identical to the source (${source.size} files)\n\n`);
-  process.stdout.write(report(results));
-}
-
-function breakdown(requests: RecordedRequest[]): string {
-  const count = (f: (r: RecordedRequest) => boolean) => requests.filter(f).length;
-  const list = count((r) => r.method === 'GET' && /[?&]list-type=2|[?&](delimiter|prefix|max-keys)=/.test(r.url));
-  const parts = [
-    ['LIST', list],
-    ['GET', count((r) => r.method === 'GET') - list],
-    ['HEAD', count((r) => r.method === 'HEAD')],
-    ['PUT', count((r) => r.method === 'PUT')],
-    ['POST', count((r) => r.method === 'POST')],
-  ].filter(([, n]) => (n as number) > 0);
-  return parts.map(([name, n]) => `${n} ${name}`).join(', ');
-}
-
-function report(results: Map<string, Measurement>): string {
-  const get = (label: string) => results.get(label)!;
-  const rows: string[][] = [['phase', 'runner', 'rclone --fast-list', 'aws s3 sync', 'runner/rclone', 'runner/aws']];
-  for (const phase of PHASES) {
-    const [r, c, a] = TOOLS.map((t) => get(`${t} ${phase}`).seconds);
-    rows.push([phase, `${r!.toFixed(1)} s`, `${c!.toFixed(1)} s`, `${a!.toFixed(1)} s`, (r! / c!).toFixed(2), (r! / a!).toFixed(2)]);
-  }
-  for (const phase of PHASES) {
-    const inSteps = get(`runner ${phase}`).inSteps;
-    if (inSteps === undefined) continue;
-    const [c, a] = (['rclone', 'aws'] as const).map((t) => get(`${t} ${phase}`).seconds);
-    rows.push([`${phase}: runner steps only`, `${inSteps.toFixed(1)} s`, '', '', (inSteps / c!).toFixed(2), (inSteps / a!).toFixed(2)]);
-  }
-  const sizeOnly = get('rclone no-op --size-only');
-  rows.push(['no-op (rclone --size-only)', '', `${sizeOnly.seconds.toFixed(1)} s`, '', (get('runner no-op rerun').seconds / sizeOnly.seconds).toFixed(2), '']);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-  let out = rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n') + '\n\n';
-  out += 'requests per tool and phase:\n';
-  for (const phase of PHASES) {
-    for (const tool of TOOLS) {
-      const m = get(`${tool} ${phase}`);
-      out += `  ${`${tool} ${phase}`.padEnd(28)} ${String(m.requests.length).padStart(6)}  (${breakdown(m.requests)})\n`;
+    // Every tool must have produced the same tree.
+    for (const label of [...TOOLS, NO_FSYNC]) {
+      const got = await fileDigests(path.join(downRoot(label, round), 'sites', SITE), { skipDotFiles: true });
+      const wrong = [...source].filter(([k, v]) => got.get(k) !== v).length + [...got.keys()].filter((k) => !source.has(k)).length;
+      if (wrong > 0) throw new Error(`${label}: the downloaded tree differs from the source in ${wrong} files`);
+      // Free the disk for the next round.
+      if (!values.keep) await rm(downRoot(label, round), { recursive: true, force: true });
     }
+    process.stdout.write(`  all four downloads are identical to the source (${source.size} files)\n`);
   }
-  out += `  ${'rclone no-op --size-only'.padEnd(28)} ${String(sizeOnly.requests.length).padStart(6)}  (${breakdown(sizeOnly.requests)})\n\n`;
-  const noop = get('runner no-op rerun').seconds;
+  return report(server, results);
+}
+
+function report(server: BenchServer, results: Map<string, Measurement[]>): string {
+  const get = (label: string) => results.get(label)!;
+  const secs = (label: string) => get(label).map((m) => m.seconds);
+  const each = (xs: number[], digits = 1, unit = ' s') => xs.map((x) => x.toFixed(digits)).join(' / ') + unit;
+  const ratios = (a: string, b: string) => secs(a).map((x, i) => x / secs(b)[i]!);
+  let out = `${server.description}: ${SMALL} files of 1-10 KB + ${BIG} of 5 MB, ${ROUNDS} rounds (figures per round, separated by /)\n`;
+  const rows: string[][] = [['phase', 'runner', 'rclone --fast-list', 'aws s3 sync', 'runner/rclone', 'runner/aws', 'load (1 min)']];
+  for (const phase of PHASES) {
+    const loads = TOOLS.flatMap((t) => get(`${t} ${phase}`).map((m) => m.load.toFixed(1)));
+    rows.push([phase, each(secs(`runner ${phase}`)), each(secs(`rclone ${phase}`)), each(secs(`aws ${phase}`)), each(ratios(`runner ${phase}`, `rclone ${phase}`), 2, ''), each(ratios(`runner ${phase}`, `aws ${phase}`), 2, ''), loads.join(' ')]);
+  }
+  rows.push(['full download, runner without fsync (UNSAFE)', each(secs(NO_FSYNC)), '', '', each(ratios(NO_FSYNC, 'rclone full download'), 2, ''), each(ratios(NO_FSYNC, 'aws full download'), 2, ''), get(NO_FSYNC).map((m) => m.load.toFixed(1)).join(' ')]);
+  for (const phase of PHASES) {
+    const inSteps = get(`runner ${phase}`).map((m) => m.inSteps ?? NaN);
+    rows.push([`${phase}: runner steps only`, each(inSteps), '', '', each(inSteps.map((x, i) => x / secs(`rclone ${phase}`)[i]!), 2, ''), each(inSteps.map((x, i) => x / secs(`aws ${phase}`)[i]!), 2, ''), '']);
+  }
+  rows.push(['no-op (rclone --size-only)', '', each(secs('rclone no-op --size-only')), '', each(ratios('runner no-op rerun', 'rclone no-op --size-only'), 2, ''), '', '']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  out += rows.map((row) => '  ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n') + '\n';
+  out += `  cost of durability (runner's download with fsync / without): ${each(ratios('runner full download', NO_FSYNC), 2, '')}\n`;
+  out += 'requests per tool and phase (first round; counted by the server):\n';
+  for (const label of [...PHASES.flatMap((phase) => TOOLS.map((tool) => `${tool} ${phase}`)), NO_FSYNC, 'rclone no-op --size-only']) {
+    out += `  ${label.padEnd(32)} ${describeCounts(get(label)[0]!.requests, server.kind)}\n`;
+  }
+  const every = (xs: number[], ok: (x: number) => boolean) => xs.every(ok);
+  const noop = ratios('runner no-op rerun', 'rclone no-op rerun');
   const checks: [string, boolean][] = [
-    [`no-op: runner <= 0.5 x rclone's default no-op (${(noop / get('rclone no-op rerun').seconds).toFixed(2)})`, noop <= 0.5 * get('rclone no-op rerun').seconds],
-    [`no-op: runner < aws s3 sync (${(noop / get('aws no-op rerun').seconds).toFixed(2)})`, noop < get('aws no-op rerun').seconds],
-    [`first upload: runner/rclone <= 1.0 (${(get('runner first upload').seconds / get('rclone first upload').seconds).toFixed(2)})`, get('runner first upload').seconds <= get('rclone first upload').seconds],
-    [`full download: runner/rclone <= 1.0 (${(get('runner full download').seconds / get('rclone full download').seconds).toFixed(2)})`, get('runner full download').seconds <= get('rclone full download').seconds],
+    [`no-op: runner <= 0.5 x rclone's default no-op (${each(noop, 2, '')})`, every(noop, (x) => x <= 0.5)],
+    [`no-op: runner < aws s3 sync (${each(ratios('runner no-op rerun', 'aws no-op rerun'), 2, '')})`, every(ratios('runner no-op rerun', 'aws no-op rerun'), (x) => x < 1)],
+    [`first upload: runner/rclone <= 1.0 (${each(ratios('runner first upload', 'rclone first upload'), 2, '')})`, every(ratios('runner first upload', 'rclone first upload'), (x) => x <= 1)],
+    [`full download: runner/rclone <= 1.0 (${each(ratios('runner full download', 'rclone full download'), 2, '')})`, every(ratios('runner full download', 'rclone full download'), (x) => x <= 1)],
   ];
-  out += 'targets (wall time, start-up included; no-op times are medians of 3):\n' + checks.map(([text, ok]) => `  ${ok ? 'met   ' : 'MISSED'} ${text}`).join('\n') + '\n';
+  out += 'targets (wall time, start-up included, every round):\n' + checks.map(([text, ok]) => `  ${ok ? 'met   ' : 'MISSED'} ${text}`).join('\n') + '\n';
   return out;
 }
 

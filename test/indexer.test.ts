@@ -13,6 +13,7 @@ import { MANIFEST_KEY } from '../tasks/site/manifest.ts';
 import { srtToSearchEntries } from '../tasks/engines/indexer/search-entries.ts';
 import { tempDir } from './helpers/temp.ts';
 import { FIXTURES } from './helpers/fixtures.ts';
+import { localS3Client } from './helpers/local-s3.ts';
 
 const CORPUS = path.join(FIXTURES, 'srt');
 const BUCKET = 'idx-browse-dot-show';
@@ -35,15 +36,7 @@ async function setUp(t: TestContext, functions?: (s3: { endpoint: string }) => R
   const dir = await tempDir(t);
   const s3server = await startLocalS3({ dir, buckets: [BUCKET] });
   t.after(() => s3server.stop());
-  const s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3server.endpoint,
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  t.after(() => s3.destroy());
+  const s3 = localS3Client(t, s3server.endpoint);
   const handlers = functions?.(s3server) ?? {
     [FN]: createIndexerHandler({ bucket: BUCKET, s3: { region: 'us-east-1', endpoint: s3server.endpoint, forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS } }),
   };

@@ -134,6 +134,22 @@ test('a first run builds, uploads and refreshes the search function; a run with 
   assert.equal(r.puts(before).at(-1), 'search-index/shard-manifest.json', 'the manifest goes up last');
   await r.lambda.idle();
   assert.equal(r.lambda.invocations.length, 2);
+
+  // An upload whose index step did not run leaves an invocation owed: the next run refreshes the
+  // search function and rebuilds nothing, and the one after does nothing.
+  await mkdir(path.join(r.siteDir('alpha'), 'audio/pod'), { recursive: true });
+  await writeFile(path.join(r.siteDir('alpha'), `audio/pod/${fileKey(5)}.mp3`), 'not really audio');
+  assert.equal((await r.run('--only=pre-sync,upload')).code, 0);
+  const quieter = r.s3.requests.length;
+  const owed = await r.run('--only=index');
+  assert.equal(owed.code, 0, owed.stdout + owed.stderr);
+  assert.match(owed.step('alpha')!.message, /search index up to date .*; invoked search-api-alpha asynchronously \(owed since /);
+  assert.equal(owed.step('alpha')!.counts.shardsRebuilt, undefined);
+  assert.deepEqual(r.puts(quieter), []);
+  const settled = await r.run('--only=index');
+  assert.equal(settled.step('alpha')!.status, 'up-to-date');
+  await r.lambda.idle();
+  assert.equal(r.lambda.invocations.length, 3);
 });
 
 test('a dry run plans what the real run then does; --index=local overrides the config; searchFunction null invokes nothing', async (t) => {

@@ -100,11 +100,16 @@ async function build(s: Site, options: LocalIndexOptions) {
 
 test('the single file and every shard load in the search function\'s reader and answer as an in-memory database does', async (t) => {
   const s = await site(t);
-  // Small shards: the five transcripts make several.
-  const { result } = await build(s, { force: false, singleIndexMaxEntries: 100_000, shardTargetBytes: 20_000 });
+  // Small shards: the five transcripts make several. A site built in shards keeps them when the
+  // single-file limit is raised later: the second build adds the single file.
+  const { result } = await build(s, { force: false, singleIndexMaxEntries: 0, shardTargetBytes: 20_000 });
   assert.ok(result);
   assert.deepEqual(result.errors, []);
   assert.equal(result.entriesWritten, s.entries.length);
+  const raised = await build(s, { force: false, singleIndexMaxEntries: 100_000, shardTargetBytes: 20_000 });
+  assert.deepEqual(raised.check.stale, ['search-index/orama_index.msp missing or out of date']);
+  assert.equal(raised.result!.shardsRebuilt, 0);
+  assert.equal(raised.result!.single, 'written');
   const manifest = JSON.parse(await readFile(path.join(s.dir, 'search-index/shard-manifest.json'), 'utf8')) as ShardManifest;
   assert.ok(manifest.shardCount >= 3, `several shards (${manifest.shardCount})`);
   assert.equal(manifest.shards.length, manifest.shardCount);

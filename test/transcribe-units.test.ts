@@ -15,7 +15,8 @@ import { dropRepeatedWords, mergeChunkTranscripts, normalizeCues, validateCues }
 import { applySpelling, loadSpellingRules } from '../tasks/engines/transcription/spelling.ts';
 import { planTranscription } from '../tasks/engines/transcription/plan.ts';
 import { splitFileKey } from '../tasks/site/manifest.ts';
-import { ProgressTracker, formatSeconds } from '../tasks/engines/transcription/progress.ts';
+import { ProgressTracker } from '../tasks/engines/transcription/progress.ts';
+import { formatEta } from '../tasks/platform/format.ts';
 import { ensureNamedModel, parseModelSpec } from '../tasks/engines/transcription/toolchain/whisper-models.ts';
 import { TEST_SHAPE, writeRandomModel } from '../tasks/engines/transcription/toolchain/ggml-model.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -227,7 +228,7 @@ describe('progress', () => {
     p.finish(0);
     assert.equal(shown.at(-1), 'transcribing 2/2 · 25% of 4m00s audio · about 30s left');
     p.stop();
-    assert.equal(formatSeconds(3_723_000), '1h02m');
+    assert.equal(formatEta(3_723_000), '1h02m');
   });
 });
 

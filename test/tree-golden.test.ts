@@ -72,7 +72,7 @@ for (const [cols, rows] of [
     assertGolden(`tree-${cols}x${rows}.txt`, normalized + '\n');
     // What the operator must see, whatever the golden says.
     assert.match(normalized, /✖ gone: rss: \[HTTP 404\] feed of "lost" at http/);
-    assert.match(normalized, /✔ good: 1 episode added, 1 audio downloaded \(195 KB\)/);
+    assert.match(normalized, /✔ good: 1 new episode \(195 KB of audio\)/);
     assert.match(normalized, /broken: configuration error/);
     assert.match(normalized, /\[exit 1\]/);
     // The tree fits the terminal (the summary's lines below it are cut to the width as well).

@@ -79,10 +79,16 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
     } else {
       row('delete-object', 'skip', 'nothing was put');
     }
-    await attempt('invoke-dry-run', `invoke ${a.indexingFunction} (DryRun)`, async (signal) => {
-      const out = await clients.lambda().send(new InvokeCommand({ FunctionName: a.indexingFunction, InvocationType: 'DryRun' }), { abortSignal: signal });
-      if (out.StatusCode !== 204) throw new Error(`expected status 204 for a DryRun invoke, got ${out.StatusCode}`);
-    });
+    // A site indexed on this machine needs no indexing function, only its search function (if any).
+    const fn = a.indexing === 'local' ? a.searchFunction : a.indexingFunction;
+    if (fn) {
+      await attempt('invoke-dry-run', `invoke ${fn} (DryRun)`, async (signal) => {
+        const out = await clients.lambda().send(new InvokeCommand({ FunctionName: fn, InvocationType: 'DryRun' }), { abortSignal: signal });
+        if (out.StatusCode !== 204) throw new Error(`expected status 204 for a DryRun invoke, got ${out.StatusCode}`);
+      });
+    } else {
+      row('invoke-dry-run', 'skip', 'indexed on this machine, no search function configured');
+    }
     return rows;
   } finally {
     clients.s3().destroy();

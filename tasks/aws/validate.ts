@@ -64,8 +64,11 @@ export function validateAutomation(input: { sites: SiteConfig[]; problems: Confi
         row.problems.push(`automation.accountId ${a.accountId} does not match the account of roleArn ${a.roleArn}`);
       }
     }
-    if (!FUNCTION_NAME.test(a.indexingFunction)) {
+    if (a.indexing !== 'local' && !FUNCTION_NAME.test(a.indexingFunction)) {
       row.problems.push(`automation.indexingFunction "${a.indexingFunction}" is not a valid Lambda function name or ARN`);
+    }
+    if (a.indexing === 'local' && a.searchFunction && !FUNCTION_NAME.test(a.searchFunction)) {
+      row.problems.push(`automation.searchFunction "${a.searchFunction}" is not a valid Lambda function name or ARN`);
     }
     rows.push(row);
   }

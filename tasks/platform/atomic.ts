@@ -10,6 +10,15 @@ import { promisify } from 'node:util';
 import { processExists } from './lock.ts';
 
 export const PARTIAL_SUFFIX = '.partial';
+
+/**
+ * UNSAFE, for benchmarks only (bench/sync.ts): INGEST_BENCH_NO_FSYNC=1 skips every fsync of files
+ * and folders made here, as rclone and `aws s3 sync` do, so the cost of durability can be measured.
+ * A power loss can then leave complete-looking files whose content never reached the disk. Never
+ * set it for a real run; a process that has it set says so on stderr.
+ */
+const NO_FSYNC = process.env.INGEST_BENCH_NO_FSYNC === '1';
+if (NO_FSYNC) process.emitWarning('INGEST_BENCH_NO_FSYNC=1: files are not fsynced (unsafe, for benchmarks only)');
 const liveTemporaries = new Set<string>();
 const fsyncDescriptor = promisify(fsync);
 const openDescriptor = promisify(openCallback);
@@ -54,6 +63,7 @@ export function isTemporaryName(name: string): boolean {
 }
 
 async function fsyncPath(p: string, flags: 'r' | 'r+' = 'r'): Promise<void> {
+  if (NO_FSYNC) return;
   const handle = await open(p, flags);
   try {
     await handle.sync();
@@ -114,7 +124,7 @@ export async function writeFileAtomic(finalPath: string, data: string | Uint8Arr
   try {
     fd = await openInFolder(tempPath, () => openDescriptor(tempPath, 'w'));
     for (let offset = 0; offset < content.length; ) offset += writeSync(fd, content, offset);
-    await fsyncDescriptor(fd);
+    if (!NO_FSYNC) await fsyncDescriptor(fd);
     if (options.mtime) futimesSync(fd, options.mtime, options.mtime);
     const info = fstatSync(fd);
     closeSync(fd);
@@ -177,7 +187,7 @@ export async function createAtomicFile(finalPath: string): Promise<AtomicFile> {
           stream!.end(() => resolve());
         });
       }
-      await handle.sync();
+      if (!NO_FSYNC) await handle.sync();
       if (commitOptions.mtime) await handle.utimes(commitOptions.mtime, commitOptions.mtime);
       const info = await handle.stat();
       await close();
@@ -269,9 +279,12 @@ export function workRootFor(localRoot: string, siteId: string): string {
   return path.join(localRoot, '.work', siteId);
 }
 
-/** The writer's pid in a name from temporaryPathFor (`.<name>.<pid>-<tag><n>.partial`). */
+/**
+ * The writer's pid in a name from temporaryPathFor (`.<name>.<pid>-<tag><n>.partial`), or in a
+ * probe's name (`.<name>-<pid>.partial`, the preflight's write check in the local root).
+ */
 function writerPid(name: string): number | undefined {
-  const m = /\.(\d+)-[0-9a-f]{6}[0-9a-z]+\.partial$/.exec(name);
+  const m = /\.(\d+)-[0-9a-f]{6}[0-9a-z]+\.partial$/.exec(name) ?? /^\.[A-Za-z0-9_]+-(\d+)\.partial$/.exec(name);
   return m ? Number(m[1]) : undefined;
 }
 
@@ -284,9 +297,10 @@ export interface SweepResult {
 
 /**
  * Remove what killed runs left under the local root: partial files in the given sites' folders,
- * partial files of dead processes in the dot-folders beside them (`.cache`, `.runs`, `.backups`,
- * `.conflicts`: commands without the run lock, such as consistency, write there too), and every
- * work folder under `.work`. Call it only while holding the run lock; what this process tracks is kept.
+ * partial files of dead processes in the local root itself (the preflight's write probe) and in
+ * the dot-folders beside the sites (`.cache`, `.runs`, `.backups`, `.conflicts`: commands without
+ * the run lock, such as consistency, write there too), and every work folder under `.work`.
+ * Call it only while holding the run lock; what this process tracks is kept.
  */
 export async function sweepLocalRoot(localRoot: string, siteIds: readonly string[]): Promise<SweepResult> {
   const result: SweepResult = { removed: 0, partialFiles: 0, workFolders: 0, bytes: 0 };
@@ -302,6 +316,15 @@ export async function sweepLocalRoot(localRoot: string, siteIds: readonly string
     return pid !== undefined && !processExists(pid);
   };
   for (const entry of await readdir(localRoot, { withFileTypes: true }).catch(() => [])) {
+    // In the local root itself: the preflight's write probe of a run killed before it removed it.
+    if (entry.isFile() && entry.name.startsWith('.') && entry.name.endsWith(PARTIAL_SUFFIX) && dead(entry.name)) {
+      const full = path.join(localRoot, entry.name);
+      if (liveTemporaries.has(full)) continue;
+      const bytes = await sizeOf(full);
+      await rm(full, { force: true });
+      add({ count: 1, bytes }, 'partialFiles');
+      continue;
+    }
     if (!entry.isDirectory() || !entry.name.startsWith('.') || entry.name === '.work') continue;
     add(await removePartials(path.join(localRoot, entry.name), dead), 'partialFiles');
   }

@@ -62,7 +62,7 @@ export async function index(ctx: StepContext, input: { upload?: UploadOutput }):
   const owed = ctx.dryRun ? undefined : (await readSiteState(ctx.localRoot, ctx.site.id)).state.pendingIndex;
   const local = (ctx.options.index ?? ctx.site.automation.indexing) === 'local';
   const result = local
-    ? await indexLocally(owed && !input.upload?.uploaded.length ? { ...ctx, options: { ...ctx.options, forceIndex: true } } : ctx, input)
+    ? await indexLocally(ctx, { ...input, owed })
     : await indexWithLambda(ctx, { ...input, owed });
   if (owed && result.status === 'ok' && !ctx.dryRun) {
     await updateSiteState(ctx.localRoot, ctx.site.id, (state) => {
@@ -191,7 +191,8 @@ function shardTargetBytes(): number {
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_SHARD_TARGET_BYTES;
 }
 
-async function indexLocally(ctx: StepContext, input: { upload?: UploadOutput }): Promise<StepResult<void>> {
+/** Locally an owed invocation is not a rebuild: the build checks what is stale itself; only the search function's refresh may be owed. */
+async function indexLocally(ctx: StepContext, input: { upload?: UploadOutput; owed?: { since: string; reason: string } }): Promise<StepResult<void>> {
   const options = { force: ctx.options.forceIndex, singleIndexMaxEntries: ctx.site.automation.singleIndexMaxEntries, shardTargetBytes: shardTargetBytes() };
   const cache = await hashCacheFor(ctx, undefined);
   ctx.log.activity('checking the search entries and the search index');
@@ -201,8 +202,9 @@ async function indexLocally(ctx: StepContext, input: { upload?: UploadOutput }):
     // The upload step sent index files an earlier (interrupted) run built: the function must load them.
     const sent = (input.upload?.uploaded ?? []).filter((key) => topFolder(key) === 'search-index').length;
     const current = `search index up to date (${check.actions.length} shard${check.actions.length === 1 ? '' : 's'})`;
-    if (sent === 0) return upToDate(current, undefined);
-    return refreshSearch(ctx, `${current}; ${sent} index files uploaded by the upload step`, {}, [], sent);
+    if (sent > 0) return refreshSearch(ctx, current, {}, [], `${sent} index file${sent === 1 ? '' : 's'} uploaded by the upload step`);
+    if (input.owed && check.actions.length > 0) return refreshSearch(ctx, current, {}, [], `owed since ${input.owed.since}: ${input.owed.reason}`);
+    return upToDate(current, undefined);
   }
   ctx.log.info(`building the search index on this machine: ${check.stale.join('; ')}`);
   let built: LocalIndexResult;
@@ -226,7 +228,7 @@ async function indexLocally(ctx: StepContext, input: { upload?: UploadOutput }):
   const done = `${what}${pushed.summary}`;
   if (pushed.errors.length > 0) return { status: 'failed', fatal: true, message: `${done}; ${pushed.errors.length} uploads failed`, counts, errors };
   if (pushed.indexFiles === 0) return finish(done, counts, errors);
-  return refreshSearch(ctx, done, counts, errors, pushed.indexFiles);
+  return refreshSearch(ctx, done, counts, errors, `${pushed.indexFiles} index file${pushed.indexFiles === 1 ? '' : 's'} uploaded`);
 }
 
 function describeBuild(ctx: StepContext, built: LocalIndexResult): string {
@@ -288,10 +290,9 @@ async function pushIndexFiles(ctx: StepContext, written: readonly string[], cach
 }
 
 /** Ask the site's search function to load the new index: asynchronously, `{forceFreshDBFileDownload: true}`. */
-async function refreshSearch(ctx: StepContext, done: string, counts: StepCounts, errors: StepError[], indexFiles: number): Promise<StepResult<void>> {
+async function refreshSearch(ctx: StepContext, done: string, counts: StepCounts, errors: StepError[], reason: string): Promise<StepResult<void>> {
   const { searchFunction: fn, lambdaEndpoint, region } = ctx.site.automation;
   if (fn === null) return finish(`${done}; no search function configured`, counts, errors);
-  const reason = `${indexFiles} index file${indexFiles === 1 ? '' : 's'} uploaded`;
   ctx.log.activity(`invoking ${fn} (asynchronous)`);
   try {
     const output = await ctx.effect({ kind: 'invoke', target: fn, reason }, () => invoke(ctx, fn, 'Event', { forceFreshDBFileDownload: true }));
@@ -306,7 +307,7 @@ async function refreshSearch(ctx: StepContext, done: string, counts: StepCounts,
     const message = describeInvokeFailure(fn, region, error, 'search function');
     return { status: 'failed', fatal: false, message: `${done}; ${message}`, counts, errors: [...errors, { site: ctx.site.id, step: 'index', subject: fn, message, code }] };
   }
-  return finish(`${done}; invoked ${fn} asynchronously`, { ...counts, invocations: 1 }, errors);
+  return finish(`${done}; invoked ${fn} asynchronously (${reason})`, { ...counts, invocations: 1 }, errors);
 }
 
 function finish(message: string, counts: StepCounts, errors: StepError[]): StepResult<void> {

@@ -10,10 +10,7 @@ import { formatBytes } from '../platform/format.ts';
 import type { S3Key, TransferCount } from '../platform/types.ts';
 import { planTransfers, type PlannedTransfer, type SyncDiff } from '../engines/sync/diff.ts';
 import { topFolder } from '../engines/sync/ignore.ts';
-import { runTransfers } from '../engines/sync/transfers.ts';
-import { uploadFile } from '../engines/sync/object-upload.ts';
-import { downloadObject } from '../engines/sync/object-download.ts';
-import { conflictCopyPath } from '../engines/sync/conflicts.ts';
+import { pushToBucket } from '../engines/sync/push.ts';
 import { MANIFEST_KEY } from '../site/manifest.ts';
 import { publishManifest } from '../engines/manifest/manifest-sync.ts';
 import { updateSiteState } from '../site/site-state.ts';
@@ -35,20 +32,10 @@ export async function upload(ctx: StepContext, input: UploadInput): Promise<Step
   const planned = [...planTransfers(diff, 'upload'), ...(ctx.dryRun ? notYetOnDisk(ctx, created, diff) : [])];
   logConflicts(ctx, diff.conflicts, 'upload');
 
-  const s3 = ctx.clients.s3();
-  const bucket = ctx.site.automation.bucket;
   // Owed from the first byte sent: a run killed between its last upload and the invocation
   // leaves the invocation pending for the next run (tasks/site/site-state.ts).
   if (planned.length > 0 && !ctx.dryRun) await owePendingIndex(ctx, `${planned.length} files uploaded by run ${ctx.options.runId}`);
-  const outcome = await runTransfers(ctx, 'upload', planned, async (transfer, onProgress) => {
-    if (transfer.keepLoser && transfer.remote) {
-      const kept = conflictCopyPath(ctx.localRoot, ctx.site.id, transfer.key, 'bucket');
-      await downloadObject({ s3, bucket, object: transfer.remote, destPath: kept, signal: ctx.signal, log: ctx.log });
-      ctx.log.warn(`${transfer.key}: ${transfer.reason}; the bucket's copy is kept as ${path.relative(ctx.localRoot, kept)}`);
-    }
-    const result = await uploadFile({ s3, partsClient: ctx.clients.s3Parts, bucket, file: transfer.local!, signal: ctx.signal, log: ctx.log, onProgress });
-    cache.remember(transfer.key, { size: result.size, mtimeMs: result.mtimeMs, md5: result.md5, etag: result.etag });
-  });
+  const { outcome } = await pushToBucket(ctx, planned, cache);
 
   // The manifest goes last, merged with the bucket's copy: it names files that are now there.
   const basis = await manifestBasisFor(ctx, 'upload', input.rss?.manifest ?? input.preSync?.manifest);

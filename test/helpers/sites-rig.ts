@@ -9,6 +9,7 @@ import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalS3Server } from '../../ta
 import { runCli, type CliResult } from './cli.ts';
 import { siteConfig, writeSite } from './sites.ts';
 import { tempDir } from './temp.ts';
+import { localS3Client } from './local-s3.ts';
 
 export interface SitesRig {
   sitesRoot: string;
@@ -35,15 +36,7 @@ export async function sitesRig(t: TestContext, ids: string[]): Promise<SitesRig>
   const root = await tempDir(t, 'sites-rig-');
   const s3 = await startLocalS3({ dir: path.join(root, 's3'), buckets: ids.map(bucketOf) });
   t.after(() => s3.stop());
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  t.after(() => client.destroy());
+  const client = localS3Client(t, s3.endpoint);
   const sitesRoot = path.join(root, 'sites');
   const localRoot = path.join(root, 'local');
   const env = { AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1' };

@@ -12,6 +12,7 @@ import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from './faul
 import { siteConfig, writeSite } from './sites.ts';
 import { tempDir } from './temp.ts';
 import { bytes, fileDigests, md5 } from './data.ts';
+import { localS3Client } from './local-s3.ts';
 
 export const SYNC_STEPS = '--only=pre-sync,consistency,upload';
 
@@ -73,15 +74,7 @@ export async function syncRig(t: TestContext, options: SyncRigOptions = {}): Pro
   const sitesRoot = path.join(root, 'sites');
   const localRoot = path.join(root, 'local');
   await writeSite(sitesRoot, siteConfig(siteId, { endpoint: proxy?.endpoint ?? s3.endpoint, podcasts: options.podcasts, lambdaEndpoint: options.lambdaEndpoint }));
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: LOCAL_S3_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  t.after(() => client.destroy());
+  const client = localS3Client(t, s3.endpoint);
   const env = {
     AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,

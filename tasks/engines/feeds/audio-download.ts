@@ -5,14 +5,11 @@
 // and the server's validator (ETag / Last-Modified, kept in `.<name>.resume.json`) makes
 // sure both halves come from the same file. Lengths are checked against Content-Length /
 // Content-Range; transient failures are retried with backoff, resuming where they stopped.
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { renameIntoPlace, writeFileAtomic } from '../../platform/atomic.ts';
 import { withRetry } from '../../platform/retry.ts';
-import { HttpError, httpGet, httpRetryOptions, isHttpUrl, statusError, toHttpError } from '../../platform/http.ts';
+import { HttpError, httpGet, httpRetryOptions, isHttpUrl, stallTimeoutOverride, statusError, toHttpError } from '../../platform/http.ts';
 import { classify, errorMessage } from '../../platform/errors.ts';
 
 /** Episodes above this are refused (a 10-hour 320 kbit/s MP3 is about 1.4 GB). */
@@ -115,7 +112,7 @@ async function attempt(options: DownloadOptions, paths: { data: string; meta: st
     headers['if-range'] = strongEtag ?? previous.meta.lastModified ?? '';
     if (!headers['if-range']) delete headers['if-range'];
   }
-  const response = await httpGet(url, { headers, signal, idleTimeoutMs: options.idleTimeoutMs ?? 60_000, decompress: false });
+  const response = await httpGet(url, { headers, signal, idleTimeoutMs: options.idleTimeoutMs ?? stallTimeoutOverride() ?? 60_000, decompress: false });
 
   let offset: number;
   let total: number | undefined;
@@ -173,7 +170,12 @@ async function attempt(options: DownloadOptions, paths: { data: string; meta: st
   return { bytes: await commit(paths, options.finalPath, size, total), resumedFrom: offset };
 }
 
-/** Stream `body` into the resume file at `offset` (truncating anything after it). */
+/**
+ * Stream `body` into the resume file at `offset` (truncating anything after it). Every chunk
+ * received is written before the next is read, so a body cut off mid-way leaves all it delivered
+ * on disk for the next attempt's Range request (a write stream destroyed by the error would
+ * drop its buffered chunks).
+ */
 async function appendBody(
   body: NodeJS.ReadableStream,
   file: string,
@@ -182,29 +184,26 @@ async function appendBody(
   maxBytes: number,
   options: DownloadOptions,
 ): Promise<number> {
-  const out = createWriteStream(file, { flags: offset === 0 ? 'w' : 'a' });
+  const out = await open(file, offset === 0 ? 'w' : 'a');
   let received = 0;
   let lastReport = 0;
-  // Counts, enforces the cap and reports progress; pipeline() carries disk errors too.
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      received += chunk.length;
-      if (offset + received > maxBytes) {
-        callback(new HttpError(`audio exceeds the ${maxBytes}-byte cap (${options.url})`, { url: options.url }, 'permanent'));
-        return;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (offset + received + chunk.length > maxBytes) {
+        throw new HttpError(`audio exceeds the ${maxBytes}-byte cap (${options.url})`, { url: options.url }, 'permanent');
       }
+      await out.write(chunk);
+      received += chunk.length;
       const now = Date.now();
       if (now - lastReport > 250) {
         lastReport = now;
         options.onProgress?.(offset + received, total);
       }
-      callback(null, chunk);
-    },
-  });
-  try {
-    await pipeline(body, meter, out);
+    }
   } catch (error) {
     throw toHttpError(error, options.url);
+  } finally {
+    await out.close();
   }
   options.onProgress?.(offset + received, total);
   return received;

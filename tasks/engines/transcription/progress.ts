@@ -2,14 +2,7 @@
 // time left from the rate so far. Shown as the step's activity (the tree updates in place;
 // plain mode throttles it). Updates arrive on every whisper progress line: rendered at most
 // once a second.
-
-export function formatSeconds(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
+import { formatEta } from '../../platform/format.ts';
 
 export class ProgressTracker {
   private readonly done: number[];
@@ -57,7 +50,7 @@ export class ProgressTracker {
   }
 
   describeTotal(): string {
-    return formatSeconds(this.totals.reduce((a, b) => a + b, 0));
+    return formatEta(this.totals.reduce((a, b) => a + b, 0));
   }
 
   /** "transcribing 2/5 · 43% of 1h12m audio · about 12m left" */
@@ -69,7 +62,7 @@ export class ProgressTracker {
     ];
     if (this.firstStart !== undefined && fraction > 0.01) {
       const elapsed = this.now() - this.firstStart;
-      parts.push(`about ${formatSeconds((elapsed / fraction) * (1 - fraction))} left`);
+      parts.push(`about ${formatEta((elapsed / fraction) * (1 - fraction))} left`);
     }
     return parts.join(' · ');
   }

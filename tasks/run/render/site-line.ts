@@ -21,7 +21,7 @@ export function siteTitle(site: SiteRecord): string {
   return `${site.site}: ${changes || 'up-to-date'}`;
 }
 
-/** "2 episodes added, 2 transcribed, 6 files uploaded (61 MB)": only what changed. */
+/** "2 new episodes (61 MB of audio), 2 transcribed, 6 uploaded (62 MB)": only what changed. */
 export function describeChanges(site: SiteRecord): string {
   const sum = (pick: (s: StepRecord) => number | undefined) => site.steps.reduce((n, s) => n + (pick(s) ?? 0), 0);
   const files = (pick: (s: StepRecord) => Record<string, { files: number; bytes: number }> | undefined) =>
@@ -30,15 +30,16 @@ export function describeChanges(site: SiteRecord): string {
   const added = sum((s) => s.counts.episodesAdded);
   const transcribed = sum((s) => s.counts.transcriptsMade);
   const audio = sum((s) => s.counts.audioDownloaded);
+  const audioBytes = formatBytes(sum((s) => s.counts.audioBytes));
   const up = files((s) => s.counts.uploaded);
   const down = files((s) => s.counts.downloaded);
-  if (added) parts.push(`${added} episode${added === 1 ? '' : 's'} added`);
-  if (audio) parts.push(`${audio} audio downloaded (${formatBytes(sum((s) => s.counts.audioBytes))})`);
+  // Short phrases, most telling first: a narrow terminal cuts from the end.
+  if (added) parts.push(`${added} new episode${added === 1 ? '' : 's'}${audio === added ? ` (${audioBytes} of audio)` : ''}`);
+  if (audio && audio !== added) parts.push(`${audio} audio downloaded (${audioBytes})`);
   if (transcribed) parts.push(`${transcribed} transcribed`);
-  if (down.files) parts.push(`${down.files} file${down.files === 1 ? '' : 's'} downloaded (${formatBytes(down.bytes)})`);
-  if (up.files) parts.push(`${up.files} file${up.files === 1 ? '' : 's'} uploaded (${formatBytes(up.bytes)})`);
-  const invoked = sum((s) => s.counts.invocations);
-  if (invoked) parts.push('indexed');
+  if (up.files) parts.push(`${up.files} uploaded (${formatBytes(up.bytes)})`);
+  if (down.files) parts.push(`${down.files} downloaded (${formatBytes(down.bytes)})`);
+  if (sum((s) => s.counts.invocations)) parts.push('indexed');
   return parts.join(', ');
 }
 

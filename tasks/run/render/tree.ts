@@ -48,6 +48,8 @@ interface SiteView {
   finished: Resolvers<SiteRecord>;
   steps: StepRecord[];
   current?: string;
+  /** What the current step is doing now (its latest activity line). */
+  activity?: string;
   wrapper?: ListrTaskWrapper<unknown, typeof import('listr2').DefaultRenderer, typeof import('listr2').SimpleRenderer>;
   record?: SiteRecord;
   /** Whether the site started (it may finish without: a configuration error, an interrupt while queued). */
@@ -91,14 +93,12 @@ export function treeRenderer(options: TreeRendererOptions): Renderer {
         const view = views.get(site)!;
         view.wrapper = task as unknown as SiteView['wrapper'];
         await view.started.promise;
-        task.title = fit(runningTitle(site, view), 2);
+        task.title = runningTitle(site, view, fit);
         const record = await view.finished.promise;
-        task.output = '';
         task.title = view.hidden ? '' : fit(siteTitle(record), 2);
         if (record.status === 'failed') throw new Error(record.site);
         if (record.status === 'skipped' && record.steps.every((s) => s.status === 'skipped')) task.skip(fit(siteTitle(record), 2));
       },
-      rendererOptions: { outputBar: options.verbose ? 3 : 1, persistentOutput: false },
     }));
     const list = new Listr(
       [
@@ -117,7 +117,8 @@ export function treeRenderer(options: TreeRendererOptions): Renderer {
         registerSignalListeners: false,
         renderer: 'default',
         rendererOptions: {
-          collapseSubtasks: true,
+          // Finished sites stay on screen (their lines are their results) until there is no room.
+          collapseSubtasks: false,
           collapseErrors: true,
           showErrorMessage: false,
           formatOutput: 'truncate',
@@ -170,7 +171,8 @@ export function treeRenderer(options: TreeRendererOptions): Renderer {
           const view = views.get(event.site);
           if (!view) return;
           view.current = event.step;
-          if (view.wrapper) view.wrapper.title = fit(runningTitle(event.site, view), 2);
+          view.activity = undefined;
+          if (view.wrapper) view.wrapper.title = runningTitle(event.site, view, fit);
           return;
         }
         case 'log': {
@@ -179,7 +181,10 @@ export function treeRenderer(options: TreeRendererOptions): Renderer {
           const view = e.site ? views.get(e.site) : undefined;
           if (!view?.wrapper || !view.current || e.step !== view.current) return;
           if (e.level === 'debug' && !options.verbose) return;
-          if (e.kind === 'activity' || options.verbose) view.wrapper.output = fit(`${e.step} › ${e.message}`, 6);
+          if (e.kind === 'activity' || options.verbose) {
+            view.activity = e.message;
+            view.wrapper.title = runningTitle(e.site!, view, fit);
+          }
           return;
         }
         case 'step-finished': {
@@ -187,10 +192,8 @@ export function treeRenderer(options: TreeRendererOptions): Renderer {
           if (!view) return;
           view.steps.push(event.record);
           view.current = undefined;
-          if (view.wrapper) {
-            view.wrapper.output = '';
-            view.wrapper.title = fit(runningTitle(event.site, view), 2);
-          }
+          view.activity = undefined;
+          if (view.wrapper) view.wrapper.title = runningTitle(event.site, view, fit);
           return;
         }
         case 'site-finished': {
@@ -229,11 +232,15 @@ function describeKept(e: LogEvent): string {
   return formatPlainLine(e);
 }
 
-/** "alpha  ✔ pre-sync ≡ consistency ▸ rss" while the site runs. */
-function runningTitle(id: string, view: SiteView): string {
+/**
+ * "alpha  ✔ pre-sync ≡ consistency ▸ rss" while the site runs and, on a second line under it,
+ * what the current step is doing: both fitted to the terminal, the site's steps first.
+ */
+function runningTitle(id: string, view: SiteView, fit: (text: string, indent: number) => string): string {
   const done = view.steps.map((s) => `${MARK[s.status]} ${s.step}`);
   if (view.current) done.push(`${chalk.yellow('▸')} ${view.current}`);
-  return `${id}  ${done.join(' ')}`;
+  const head = fit(`${id}  ${done.join(' ')}`, 2);
+  return view.current && view.activity ? `${head}\n${fit(chalk.dim(`› ${view.activity}`), 4)}` : head;
 }
 
 /** Cut a line to `width` visible characters (ANSI colour codes do not count). */

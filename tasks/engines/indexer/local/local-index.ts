@@ -13,7 +13,7 @@ import type { HashCache } from '../../sync/hash-cache.ts';
 import { SHARD_MANIFEST_KEY, SINGLE_INDEX_KEY } from './index-format.ts';
 import { buildIndexFile } from './index-build.ts';
 import { combinedFingerprint, parseShardManifest, planShards, type EntryFile, type ManifestShard, type PlannedShard, type ShardManifest } from './shard-plan.ts';
-import { readSiteEntries, writePendingEntries, type SiteEntries } from './site-entries.ts';
+import { countEntries, readSiteEntries, writePendingEntries, type SiteEntries } from './site-entries.ts';
 
 /** Entry JSON per shard: about 18,000 entries, a build worker of 330-640 MB (README "Local indexing"). */
 export const DEFAULT_SHARD_TARGET_BYTES = 6 * 1024 * 1024;
@@ -85,7 +85,12 @@ export async function checkLocalIndex(work: SiteWork, cache: HashCache, options:
   }
   // A dry run counts the entry files it would write as written.
   const planned = work.dryRun ? site.pending.flatMap((t) => plannedFile(site, t)) : [];
-  const plan = planShards([...site.files, ...planned], previous, options.shardTargetBytes);
+  const files = [...site.files, ...planned];
+  // A site that fits in the single file is one shard, and the single file its copy: one build, not two.
+  // Counted exactly (a few MB of JSON) only when the size says it may fit.
+  const bytes = files.reduce((n, f) => n + f.size, 0);
+  const small = (previous?.shardCount ?? 0) <= 1 && bytes <= options.singleIndexMaxEntries * BYTES_PER_ENTRY * 2 && (await countEntries(files, BYTES_PER_ENTRY)) <= options.singleIndexMaxEntries;
+  const plan = small ? planShards(files, undefined, Infinity) : planShards(files, previous, options.shardTargetBytes);
   const actions = await Promise.all(plan.map((shard) => decide(work, shard, previous, options.force)));
   const stale: string[] = [];
   if (site.pending.length > 0) stale.push(`${site.pending.length} transcript${site.pending.length === 1 ? '' : 's'} without search entries`);

@@ -90,6 +90,16 @@ async function sequentialIdInFile(file: string): Promise<number | undefined> {
   }
 }
 
+/** Search entries in `files` (files not written yet, in a dry run: estimated from their size). */
+export async function countEntries(files: readonly EntryFile[], bytesPerEntry: number): Promise<number> {
+  let count = 0;
+  for (const f of files) {
+    if (!f.path) count += Math.round(f.size / bytesPerEntry);
+    else count += ((JSON.parse(await readFile(f.path, 'utf8')) as unknown[]) ?? []).length;
+  }
+  return count;
+}
+
 export interface WrittenEntries {
   keys: string[];
   entries: number;
