@@ -47,7 +47,7 @@ test('one good feed and every bad file as feeds of one site: the good one is ing
   assert.deepEqual(result.counts, { episodesAdded: 2, audioDownloaded: 2, audioBytes: 6000 });
   assert.equal(result.errors.length, bad.length);
   for (const [i, b] of bad.entries()) {
-    const error = result.errors.find((e) => e.subject === `${b.id} (${b.url})`);
+    const error = result.errors.find((e) => e.subject === b.url);
     assert.ok(error, `an error names ${b.id}`);
     assert.match(error.message, new RegExp(`feed of "${b.id}" at ${b.url.replace(/[.?]/g, '\\$&')}: .{10,}`), badFiles[i]);
   }

@@ -138,6 +138,9 @@ test('per-run logs rotate (keep exactly N); --on-failure runs with the summary p
   assert.equal(failed.code, 1);
   const given = await readFile(marker, 'utf8');
   assert.equal(JSON.parse(await readFile(given, 'utf8')).exitCode, 1, 'the hook got the summary JSON path');
+  // status says why the site failed, not only that it did.
+  const status = await runCli(['status', `--sites-root=${rig.sitesRoot}`, `--local-root=${rig.localRoot}`], { env: rig.env });
+  assert.match(status.stdout + status.stderr, /\[rot\] 1 failed run in a row, last: \[rss\] .*ep-2\.mp3.*404/);
 });
 
 test('an episode that keeps failing backs off, then is reported as needing attention; status says so', async (t) => {

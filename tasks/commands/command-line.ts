@@ -3,6 +3,7 @@
 // that names the command and the flag, with a suggestion for a near miss.
 import { unreachable, UsageError } from '../platform/errors.ts';
 import { suggest } from '../platform/suggest.ts';
+import { wrapWords } from '../platform/format.ts';
 import os from 'node:os';
 import { STEP_NAMES, SYNC_FOLDERS, type StepName } from '../platform/types.ts';
 
@@ -140,15 +141,6 @@ type CommandName = keyof typeof COMMANDS;
 
 const flagsOf = (command: CommandName): readonly FlagName[] => [...COMMANDS[command].flags, ...GLOBAL_FLAGS];
 
-function wrap(words: string[], indent: string, width = 100): string {
-  const lines = [indent];
-  for (const word of words) {
-    if (lines.at(-1)!.length + word.length + 1 > width) lines.push(indent);
-    lines[lines.length - 1] += (lines.at(-1) === indent ? '' : ' ') + word;
-  }
-  return lines.join('\n');
-}
-
 function flagUsage(name: FlagName): string {
   const spec: FlagSpec = FLAGS[name];
   return `${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.value ? `=${spec.value}` : ''}`;
@@ -160,7 +152,7 @@ export const HELP = [
   'Commands, each with the only flags it takes (besides --help and --version):',
   ...Object.entries(COMMANDS).flatMap(([name, spec]) => {
     const head = `  ${`${name} ${'args' in spec ? spec.args : ''}`.padEnd(18)} ${spec.help}`;
-    return spec.flags.length === 0 ? [head] : [head, wrap(spec.flags.map((f) => `--${f}`), ' '.repeat(21))];
+    return spec.flags.length === 0 ? [head] : [head, wrapWords(spec.flags.map((f) => `--${f}`), 100, ' '.repeat(21))];
   }),
   '',
   'Flags:',

@@ -29,6 +29,7 @@ import { treeRenderer } from '../run/render/tree.ts';
 import { runSites } from '../run/scheduler.ts';
 import { summaryJson } from '../run/summary.ts';
 import { preflight } from './preflight.ts';
+import { HOW_TO_GET_A_MODEL, resolveWhisperTools } from '../engines/transcription/toolchain/whisper.ts';
 
 /** Network transfers in flight across all sites. */
 const NETWORK_SLOTS = 16;
@@ -99,6 +100,9 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
   if (pingUrl && !flags.dryRun) await ping(pingUrl, 'start', undefined, runLog);
 
   for (const warning of env.warnings) runLog.warn(warning);
+  // Once for the run (the model is the machine's, not a site's), on quiet nights too: known before an episode arrives.
+  const whisper = included.includes('transcribe') ? resolveWhisperTools() : undefined;
+  if (whisper?.ok && whisper.randomWeights) runLog.warn(`WHISPER_MODEL is a RANDOM-WEIGHT model (${whisper.model}): transcripts made with it are gibberish. ${HOW_TO_GET_A_MODEL}`);
   // A real run stopped in preflight; a dry run only says so.
   const envProblem = automationEnvProblem(env, sites.filter((s) => s.automation.roleArn).length);
   if (envProblem && flags.dryRun) runLog.error(envProblem);

@@ -69,7 +69,9 @@ export function siteStatus(site: string, history: readonly HistoryEntry[], state
   const warnings: string[] = [];
   const lastGood = good.at(-1)?.finishedAt;
   if (!lastGood || now - Date.parse(lastGood) > EXPECTED_INTERVAL_MS) warnings.push(lastGood ? `no good run since ${lastGood}` : 'no good run recorded');
-  if (failedInARow > 0) warnings.push(`${failedInARow} failed run${failedInARow === 1 ? '' : 's'} in a row`);
+  // The last failed run's first error for this site, when the history kept it (the first five of a run).
+  const lastError = failedInARow > 0 ? mine.at(-1)!.errors.find((e) => e.startsWith(`[${site}] `))?.slice(site.length + 3) : undefined;
+  if (failedInARow > 0) warnings.push(`${failedInARow} failed run${failedInARow === 1 ? '' : 's'} in a row${lastError ? `, last: ${lastError}` : ''}`);
   for (const n of needsAttention) warnings.push(`${n.episode}: ${n.kind} failed ${n.failures} runs in a row (${n.lastError})`);
   for (const f of feeds.filter((f) => f.silent)) warnings.push(`${f.podcastId}: no new episode for ${f.ageDays} days${f.usualIntervalDays ? ` (usually every ${f.usualIntervalDays})` : ''}: the feed may have moved or ended`);
   return {

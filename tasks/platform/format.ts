@@ -60,3 +60,21 @@ export function formatTransfer(p: TransferProgress): string {
   parts.push(p.verb);
   return parts.join(' · ');
 }
+
+/**
+ * Words into lines of at most `width` characters, the first line led by `first` and the others
+ * by `rest` (a hanging indent). A word longer than a line gets a line of its own.
+ */
+export function wrapWords(words: readonly string[], width: number, first: string, rest = first): string {
+  const lines = [first];
+  let empty = true;
+  for (const word of words) {
+    if (!empty && lines.at(-1)!.length + 1 + word.length > width) {
+      lines.push(rest);
+      empty = true;
+    }
+    lines[lines.length - 1] += (empty ? '' : ' ') + word;
+    empty = false;
+  }
+  return lines.join('\n');
+}

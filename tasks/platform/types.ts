@@ -62,6 +62,16 @@ export interface StepError {
   code?: string;
 }
 
+/**
+ * An error as one line: its subject once (left out when the message already names it) and its
+ * code when the message does not already say it (`HTTP 404 Not Found` needs no `[HTTP 404]`).
+ */
+export function describeStepError(e: Pick<StepError, 'subject' | 'message' | 'code'>): string {
+  const subject = e.subject && !e.message.includes(e.subject) ? `${e.subject}: ` : '';
+  const code = e.code && !e.message.includes(e.code) ? ` [${e.code}]` : '';
+  return `${subject}${e.message}${code}`;
+}
+
 /** A step's final record in the summary, including the graph's own decisions. */
 export type StepStatus = 'ok' | 'up-to-date' | 'skipped' | 'failed';
 export interface StepRecord {

@@ -4,7 +4,7 @@
 // removed beyond the last N. `status` reads both.
 import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunSummary, StepStatus } from '../platform/types.ts';
+import { describeStepError, type RunSummary, type StepStatus } from '../platform/types.ts';
 
 export const HISTORY_SCHEMA = 'podcast-ingest/history@1';
 /** Per-run log files kept (INGEST_KEEP_LOGS overrides). */
@@ -57,7 +57,7 @@ export function historyEntry(summary: RunSummary, refused?: string): HistoryEntr
     dryRun: summary.dryRun,
     ...(refused ? { refused } : {}),
     sites,
-    errors: summary.errors.slice(0, 5).map((e) => `[${e.site}] [${e.step}] ${e.subject ? `${e.subject}: ` : ''}${e.message}`.slice(0, 300)),
+    errors: summary.errors.slice(0, 5).map((e) => `[${e.site}] [${e.step}] ${describeStepError(e)}`.slice(0, 300)),
   };
 }
 

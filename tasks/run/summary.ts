@@ -1,9 +1,9 @@
 // The run summary: built from step records (values, never scraped from logs), printed
 // after every run in both output modes and optionally written as JSON.
 import chalk from 'chalk';
-import { formatBytes, formatDuration } from '../platform/format.ts';
+import { formatBytes, formatDuration, wrapWords } from '../platform/format.ts';
 import { redact } from '../platform/secrets.ts';
-import type { RunSummary, SiteRecord, StepCounts, StepRecord, StepStatus, TransferCount } from '../platform/types.ts';
+import { describeStepError, type RunSummary, type SiteRecord, type StepCounts, type StepRecord, type StepStatus, type TransferCount } from '../platform/types.ts';
 import { siteTitle } from './render/site-line.ts';
 
 function transfers(verb: string, byFolder: Record<string, TransferCount> | undefined): string[] {
@@ -61,7 +61,8 @@ export function summaryLines(summary: RunSummary, options: { full?: boolean } = 
   for (const site of summary.sites) {
     if (!options.full && site.status !== 'failed') {
       // Compact: one line per site that did not fail ("summary" step: it is the site's whole night).
-      lines.push({ site: site.site, step: 'site', level: 'info', text: `${site.status}: ${siteTitle(site).replace(`${site.site}: `, '')}` });
+      const title = siteTitle(site).replace(`${site.site}: `, '');
+      lines.push({ site: site.site, step: 'site', level: 'info', text: title === site.status ? title : `${site.status}: ${title}` });
       continue;
     }
     for (const step of site.steps) {
@@ -77,7 +78,7 @@ export function summaryLines(summary: RunSummary, options: { full?: boolean } = 
       site: error.site,
       step: error.step,
       level: 'error',
-      text: `error ${i + 1}/${summary.errors.length}: ${error.subject ? `${error.subject}: ` : ''}${error.message}${error.code ? ` [${error.code}]` : ''}`,
+      text: `error ${i + 1}/${summary.errors.length}: ${describeStepError(error)}`,
     });
   });
   lines.push({ site: 'all', step: 'summary', level: summary.exitCode === 0 ? 'info' : 'error', text: closingLine(summary) });
@@ -133,8 +134,11 @@ export function formatSummaryTable(summary: RunSummary, options: { full?: boolea
   if (summary.errors.length > 0) {
     const shown = options.full ? summary.errors : summary.errors.slice(0, 10);
     out.push('', chalk.bold.red(`Errors (${summary.errors.length})`));
+    // Wrapped, never cut: the reason is at the end of the line, and it is what the operator needs.
     shown.forEach((e, i) => {
-      out.push(fit(`  ${i + 1}. [${e.site}] [${e.step}] ${e.subject ? `${e.subject}: ` : ''}${e.message}${e.code ? ` [${e.code}]` : ''}`));
+      const text = `[${e.site}] [${e.step}] ${describeStepError(e)}`;
+      const lead = `  ${i + 1}. `;
+      out.push(options.columns ? wrapWords(text.split(' '), options.columns, lead, ' '.repeat(lead.length)) : lead + text);
     });
     if (shown.length < summary.errors.length) out.push(`  … ${summary.errors.length - shown.length} more (the log file and --summary-json have them all)`);
   }

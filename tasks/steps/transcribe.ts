@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { PreSyncOutput, RssOutput, StepContext, StepResult, TranscribeOutput } from './contract.ts';
 import type { S3Key, StepError } from '../platform/types.ts';
-import { HOW_TO_GET_A_MODEL, resolveWhisperTools } from '../engines/transcription/toolchain/whisper.ts';
+import { resolveWhisperTools } from '../engines/transcription/toolchain/whisper.ts';
 import { planTranscription, type TranscriptionItem } from '../engines/transcription/plan.ts';
 import { loadSpellingRules } from '../engines/transcription/spelling.ts';
 import type { EpisodeOutcome } from '../engines/transcription/episode.ts';
@@ -102,7 +102,7 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
 
   const tools = resolveWhisperTools();
   if (!tools.ok) return failed(ctx, `cannot transcribe ${plan.todo.length} episodes: ${tools.message}`, created);
-  if (tools.randomWeights) ctx.log.warn(`transcribing with a RANDOM-WEIGHT model (${tools.model}): the text is gibberish. ${HOW_TO_GET_A_MODEL}`);
+  // The run warns once that the model has random weights (tasks/commands/run.ts), not every site.
   const spelling = await loadSpellingRules(ctx.site.configDir);
   if (!spelling.ok) return failed(ctx, `spelling corrections: ${spelling.message}`, created);
 
@@ -126,7 +126,7 @@ export async function transcribe(ctx: StepContext, input: { preSync?: PreSyncOut
   const runOne = async (item: TranscriptionItem, index: number): Promise<void> => {
     const outcome = await ctx.effect({ kind: 'transcribe', target: item.srtKey, reason: `${item.audioKey} has no transcript` }, () => {
       // Other sites' transcriptions hold the CPU: say so, rather than look busy.
-      if (started === 0 && ctx.limits.cpu.wouldWait(threads)) ctx.log.activity(`queued: ${plan.todo.length} episodes waiting for the CPU (${ctx.limits.cpu.waiting + 1} jobs in line)`);
+      if (started === 0 && ctx.limits.cpu.wouldWait(threads)) ctx.log.activity(`queued: ${plan.todo.length} episode${plan.todo.length === 1 ? '' : 's'} waiting for the CPU (${ctx.limits.cpu.waiting + 1} jobs in line)`);
       return ctx.limits.cpu.use(
         async (): Promise<EpisodeOutcome> => {
           started++;

@@ -38,7 +38,8 @@ export async function ingestFeed(ctx: SiteWork, podcast: Podcast, cache: Validat
   const fail = (message: string, code?: string): FeedOutcome => ({
     kind: 'failed',
     podcast,
-    error: { site: ctx.site.id, step: 'rss', subject: `${podcast.id} (${url})`, message: `feed of "${podcast.id}" at ${url}: ${message}`, ...(code ? { code } : {}) },
+    // The URL once: HTTP errors end with it, and the message already names it.
+    error: { site: ctx.site.id, step: 'rss', subject: url, message: `feed of "${podcast.id}" at ${url}: ${message.replace(` (${url})`, '')}`, ...(code ? { code } : {}) },
   });
 
   const local = await readFile(snapshotFile).catch(() => undefined);
