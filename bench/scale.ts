@@ -378,7 +378,8 @@ async function benchServer(kind: ServerKind): Promise<{ kind: ServerKind; descri
     if (values.hold) {
       // For measuring by hand: the server, the data and the command stay until Ctrl-C.
       const command = `node scripts/ingest.mjs run --only=pre-sync,consistency,upload --sites-root=${bench.sitesRoot} --local-root=${bench.localRoot} --renderer=plain`;
-      const vars = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE'].map((k) => `${k}=${env[k]}`).join(' ');
+      // The bench's own bundle cache too: by hand, the runner measured is the one the benchmark measured.
+      const vars = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'INGEST_BUNDLE_CACHE'].map((k) => `${k}=${env[k]}`).join(' ');
       await writeFile(path.join(root, 'hold.env'), vars.replaceAll(' ', '\n') + '\n');
       process.stdout.write(`  holding (Ctrl-C ends): env in ${path.join(root, 'hold.env')}\n  ${vars} ${command}\n`);
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { acquireLock } from '../tasks/platform/lock.ts';
@@ -95,10 +95,11 @@ test('history and pings: a clean, a failed, a lock-refused and a max-runtime run
   const overtime = await rig.run([...RSS_RUN, ...ping, '--max-runtime=3s']);
   assert.equal(overtime.code, 130, overtime.stdout);
   assert.ok(Date.now() - startedAt < 20_000, 'stopped soon after the limit');
-  assert.match(overtime.stdout, /the run exceeded --max-runtime \(0 min\): stopping/);
+  assert.match(overtime.stdout, /the run exceeded --max-runtime \(3s\): stopping/);
   rig.proxy!.configure({ faultRate: 0 });
 
-  const history = (await readFile(path.join(rig.localRoot, '.runs', 'history.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const historyFile = path.join(rig.localRoot, '.runs', 'history.jsonl');
+  const history = (await readFile(historyFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(history.map((h) => h.exitCode), [0, 1, 3, 130]);
   assert.match(history[2].refused, /another run holds/);
   assert.equal(history[1].sites.hist.status, 'failed');
@@ -110,6 +111,12 @@ test('history and pings: a clean, a failed, a lock-refused and a max-runtime run
   assert.match(hc.pings[3]!.body, /"exitCode": 1/, 'the summary is the body');
   const logs = await readdir(path.join(rig.localRoot, '.runs', 'logs'));
   assert.equal(logs.length, 4, 'one log per run');
+
+  // A run killed mid-append leaves a torn line: the next run's entry still lands on a line of its own.
+  await appendFile(historyFile, '{"schema":"podcast-ingest/hist');
+  const after = await rig.run(RSS_RUN);
+  const lines = (await readFile(historyFile, 'utf8')).trim().split('\n');
+  assert.equal(JSON.parse(lines.at(-1)!).exitCode, after.code, 'the entry after a torn line is readable');
 
   // A ping server that is down changes nothing but a warning.
   serve(feed, [item(1), item(2)]);

@@ -29,7 +29,7 @@ function origin(node: ProfileNode): string {
 
 function label(node: ProfileNode): string {
   const { functionName, url, lineNumber } = node.callFrame;
-  const file = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(tasks|bench|scripts)\//, '$1/').replace(/^.*podcast-ingest-bundle\/[^/]+\//, 'bundle/');
+  const file = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(tasks|bench|scripts)\//, '$1/').replace(/^.*podcast-ingest-bundle[^/]*\/[^/]+\//, 'bundle/');
   return `${functionName || '(anonymous)'} ${file ? `${file}:${lineNumber + 1}` : ''}`.trim();
 }
 

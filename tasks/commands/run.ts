@@ -30,6 +30,7 @@ import { runSites } from '../run/scheduler.ts';
 import { summaryJson } from '../run/summary.ts';
 import { preflight } from './preflight.ts';
 import { HOW_TO_GET_A_MODEL, resolveWhisperTools } from '../engines/transcription/toolchain/whisper.ts';
+import { formatEta } from '../platform/format.ts';
 
 /** Network transfers in flight across all sites. */
 const NETWORK_SLOTS = 16;
@@ -146,7 +147,7 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
   const onSignal = (signal: NodeJS.Signals) => stop(`received ${signal}`);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const overtime = flags.maxRuntimeMs ? setTimeout(() => stop(`the run exceeded --max-runtime (${Math.round(flags.maxRuntimeMs! / 60_000)} min)`), flags.maxRuntimeMs) : undefined;
+  const overtime = flags.maxRuntimeMs ? setTimeout(() => stop(`the run exceeded --max-runtime (${formatEta(flags.maxRuntimeMs!)})`), flags.maxRuntimeMs) : undefined;
 
   try {
     if (!flags.dryRun) {

@@ -2,7 +2,7 @@
 // `<localRoot>/.runs/history.jsonl`, including runs that stopped before any site (a broken
 // machine, a held lock), and one log file per run in `<localRoot>/.runs/logs/`, the oldest
 // removed beyond the last N. `status` reads both.
-import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describeStepError, type RunSummary, type StepStatus } from '../platform/types.ts';
 
@@ -64,7 +64,25 @@ export function historyEntry(summary: RunSummary, refused?: string): HistoryEntr
 /** Append one line (a single write of a line under PIPE_BUF-sized appends is not torn by a concurrent reader). */
 export async function appendHistory(localRoot: string, entry: HistoryEntry): Promise<void> {
   await mkdir(runsDir(localRoot), { recursive: true });
-  await appendFile(historyPath(localRoot), JSON.stringify(entry) + '\n');
+  // A run killed mid-append leaves a torn line without its newline: start on a fresh line, or
+  // this entry would be glued to it and lost with it.
+  const file = historyPath(localRoot);
+  const torn = await readLastByte(file).then((b) => b !== undefined && b !== 0x0a);
+  await appendFile(file, (torn ? '\n' : '') + JSON.stringify(entry) + '\n');
+}
+
+async function readLastByte(file: string): Promise<number | undefined> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return undefined;
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, size - 1);
+    return byte[0];
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Every readable entry, oldest first; a damaged line (a run killed while appending) is skipped. */
