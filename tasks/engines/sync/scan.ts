@@ -26,8 +26,11 @@ export async function scanLocal(localDir: string, folders: readonly string[], ca
       // Symlinks and special files are not synced: a key is a regular file.
       if (!entry.isFile()) continue;
       const parent = entry.parentPath ?? (entry as unknown as { path: string }).path;
-      const full = path.join(parent, entry.name);
-      const key = path.relative(localDir, full).split(path.sep).join('/');
+      // Every entry lies under `root`, so the key is the folder and what follows root in the
+      // path (string work only: path.relative per file was a tenth of a no-op run's scan).
+      const below = parent.length > root.length ? parent.slice(root.length + 1) : '';
+      const full = below ? `${parent}${path.sep}${entry.name}` : path.join(root, entry.name);
+      const key = below ? `${folder}/${path.sep === '/' ? below : below.split(path.sep).join('/')}/${entry.name}` : `${folder}/${entry.name}`;
       if (ignoreReason(key, folders) !== undefined) continue;
       candidates.push({ key, path: full });
     }
