@@ -69,7 +69,18 @@ async function kill(world: World, cli: RunningCli, mode: KillMode, journal: Jour
   } catch {
     // Already gone.
   }
-  const result = await cli.result;
+  // A targeted trial may have frozen the group (SIGSTOP) to look at it: the OOM killer freezes
+  // nothing, so the others go on as they would. (Frozen, a child caught between fork and exec
+  // keeps the runner's stdout open forever and the run's output never ends.)
+  if (mode === 'runner') {
+    try {
+      process.kill(-pid, 'SIGCONT');
+    } catch {
+      // The group is gone.
+    }
+  }
+  // The runner's exit, not the end of its output: a survivor holding stdout is judged below.
+  if (cli.child.exitCode === null && cli.child.signalCode === null) await new Promise((resolve) => cli.child.once('exit', resolve));
   const deadline = Date.now() + 5_000;
   let left = await processGroupMembers(pid);
   while (left.length > 0 && Date.now() < deadline) {
@@ -85,6 +96,7 @@ async function kill(world: World, cli: RunningCli, mode: KillMode, journal: Jour
       // Gone.
     }
   }
+  const result = await cli.result;
   journal.add(`killed (${mode === 'group' ? 'process group' : 'runner only'}) ${why}; exit ${result.signal ?? result.code}`);
   assert.deepEqual(survivors, [], `processes of the killed run still alive 5 s after the SIGKILL\n${journal}`);
   // Nothing of the run is alive: what is on disk now is what the next run starts from.
