@@ -28,9 +28,9 @@ export async function scanLocal(localDir: string, folders: readonly string[], ca
       const parent = entry.parentPath ?? (entry as unknown as { path: string }).path;
       // Every entry lies under `root`, so the key is the folder and what follows root in the
       // path (string work only: path.relative per file was a tenth of a no-op run's scan).
-      const below = parent.length > root.length ? parent.slice(root.length + 1) : '';
-      const full = below ? `${parent}${path.sep}${entry.name}` : path.join(root, entry.name);
-      const key = below ? `${folder}/${path.sep === '/' ? below : below.split(path.sep).join('/')}/${entry.name}` : `${folder}/${entry.name}`;
+      const below = parent.slice(root.length + 1);
+      const full = `${parent}${path.sep}${entry.name}`;
+      const key = below ? `${folder}/${below.split(path.sep).join('/')}/${entry.name}` : `${folder}/${entry.name}`;
       if (ignoreReason(key, folders) !== undefined) continue;
       candidates.push({ key, path: full });
     }

@@ -87,10 +87,14 @@ export async function checkLocalIndex(work: SiteWork, cache: HashCache, options:
   const planned = work.dryRun ? site.pending.flatMap((t) => plannedFile(site, t)) : [];
   const files = [...site.files, ...planned];
   // A site that fits in the single file is one shard, and the single file its copy: one build, not two.
-  // Counted exactly (a few MB of JSON) only when the size says it may fit.
+  // Counted exactly (a few MB of JSON) only when the size says it may fit, and not at all when the
+  // entry files are the ones the previous single shard was built from (its manifest has the count).
   const bytes = files.reduce((n, f) => n + f.size, 0);
-  const small = (previous?.shardCount ?? 0) <= 1 && bytes <= options.singleIndexMaxEntries * BYTES_PER_ENTRY * 2 && (await countEntries(files, BYTES_PER_ENTRY)) <= options.singleIndexMaxEntries;
-  const plan = small ? planShards(files, undefined, Infinity) : planShards(files, previous, options.shardTargetBytes);
+  const whole = planShards(files, undefined, Infinity);
+  const unchanged = previous?.shardCount === 1 && whole.length === 1 && whole[0]!.fingerprint === previous.shards[0]?.fingerprint;
+  const entries = async () => (unchanged ? previous!.totalEntries : await countEntries(files, BYTES_PER_ENTRY));
+  const small = (previous?.shardCount ?? 0) <= 1 && bytes <= options.singleIndexMaxEntries * BYTES_PER_ENTRY * 2 && (await entries()) <= options.singleIndexMaxEntries;
+  const plan = small ? whole : planShards(files, previous, options.shardTargetBytes);
   const actions = await Promise.all(plan.map((shard) => decide(work, shard, previous, options.force)));
   const stale: string[] = [];
   if (site.pending.length > 0) stale.push(`${site.pending.length} transcript${site.pending.length === 1 ? '' : 's'} without search entries`);
