@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createSiteClients, sendCancellable } from '../tasks/aws/clients.ts';
 import { clearCredentialCache, roleCredentialsProvider } from '../tasks/aws/credentials.ts';
 import { resolveAutomation, type SiteConfig } from '../tasks/site/site-config.ts';
@@ -151,9 +151,60 @@ test('site clients: an S3 call waiting for its role\'s credentials ends when its
   t.after(() => clients.s3().destroy());
   const controller = new AbortController();
   const s3 = clients.s3();
-  const call = sendCancellable(s3, controller.signal, (options) => s3.send(new ListObjectsV2Command({ Bucket: site.automation.bucket }), options));
+  const call = sendCancellable(s3, controller.signal, new ListObjectsV2Command({ Bucket: site.automation.bucket }), (command, options) => s3.send(command, options));
   const outcome = await abortAndWatch(controller, call);
   assert.equal(outcome.settled, 'rejected', `the S3 call still ${outcome.settled} ${outcome.elapsedMs}ms after start (abort at ${ABORT_AFTER_MS}ms)`);
   assert.equal(outcome.error!.name, 'AbortError', `${outcome.error!.name}: ${outcome.error!.message}`);
   assert.equal(sts.requests(), 1);
+});
+
+test('site clients: aborting a call closes its HTTP request, not only its promise (the signal reaches the request handler)', async (t) => {
+  centralEnv(t);
+  // An S3 endpoint that takes requests and never answers; it notes when the client hangs up.
+  const closed: number[] = [];
+  let received = 0;
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req) => {
+    received++;
+    req.resume();
+    req.socket.on('close', () => closed.push(Date.now()));
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const site: SiteConfig = { id: 'alpha' as SiteId, configPath: '', configDir: '', podcasts: [], automation: resolveAutomation('alpha', { endpoint, region: 'us-east-1' }), localDir: '' };
+  const clients = createSiteClients(site, 'run-5');
+  t.after(() => clients.s3().destroy());
+  const s3 = clients.s3();
+  // Two calls in flight on one client, each with its own signal: only the aborted one's request ends.
+  const kept = new AbortController();
+  const other = sendCancellable(s3, kept.signal, new ListObjectsV2Command({ Bucket: 'b', Prefix: 'kept/' }), (command, options) => s3.send(command, options));
+  other.catch(() => undefined);
+  // Each kind of call the runner makes (GetObject and PutObject pass through middleware that
+  // replaces their input, which once lost the signal on the way).
+  const calls = [
+    new ListObjectsV2Command({ Bucket: 'b', Prefix: 'aborted/' }),
+    new GetObjectCommand({ Bucket: 'b', Key: 'audio/a.mp3' }),
+    new PutObjectCommand({ Bucket: 'b', Key: 'audio/a.mp3', Body: Buffer.from('x'), ContentMD5: 'LZ4q0o3FYm1OZwPb8fZAEw==' }),
+  ];
+  for (const [i, command] of calls.entries()) {
+    const controller = new AbortController();
+    const call = sendCancellable(s3, controller.signal, command as ListObjectsV2Command, (c, options) => s3.send(c, options));
+    const outcome = await abortAndWatch(controller, call);
+    const name = command.constructor.name;
+    assert.equal(outcome.settled, 'rejected', name);
+    assert.equal(received, i + 2, `${name} reached the server`);
+    const abortedAt = Date.now();
+    while (closed.length === i && Date.now() - abortedAt < PROMPT_MS) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(closed.length, i + 1, `${name}: the aborted request's connection is closed (and only that one)`);
+  }
+  kept.abort();
+  await assert.rejects(other, { name: 'AbortError' });
 });

@@ -9,7 +9,8 @@
 //
 // Prints one JSON line: {seconds, listSeconds, scanSeconds, objects, files, pages, retries}, where
 // `seconds` is the concurrent list + scan (the limit), and the other two each alone afterwards.
-import { readdir, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
@@ -60,14 +61,21 @@ async function listSite(site: SiteConfig): Promise<number> {
   return counts.reduce((a, b) => a + b, 0);
 }
 
-/** readdir (recursive) of every synced folder, then a stat of every regular file, 32 at once (as the runner's scan). */
+/**
+ * readdir (recursive) of every synced folder, then a stat of every regular file, as the
+ * runner's scan does it (statSync in batches, the cheapest way Node has: tasks/engines/sync/scan.ts).
+ */
 async function scanSite(site: SiteConfig): Promise<number> {
   const perFolder = await Promise.all(
     SYNC_FOLDERS.map((folder) => readdir(path.join(site.localDir, folder), { withFileTypes: true, recursive: true }).catch(() => [])),
   );
   const files = perFolder.flat().filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
-  const sizes = await mapPool(files, 32, async (file) => (await stat(file)).size);
-  return sizes.length;
+  let bytes = 0;
+  for (let start = 0; start < files.length; start += 512) {
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const file of files.slice(start, start + 512)) bytes += statSync(file).size;
+  }
+  return bytes >= 0 ? files.length : 0;
 }
 
 const time = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {

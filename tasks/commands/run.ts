@@ -176,7 +176,7 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
       limits: { cpu: new Limiter('cpu', os.availableParallelism()), network: new Limiter('network', NETWORK_SLOTS), perHost: hostLimiters(PER_HOST_CONCURRENCY) },
       signal: controller.signal,
       logger,
-      clientsFor: (site) => createSiteClients(site, runId),
+      clientsFor: (site) => createSiteClients(site, runId, controller.signal),
       // The clock of the per-site backoff (tasks/site/site-state.ts): one tick per run that reaches the site.
       onSiteStart: flags.dryRun ? undefined : (site) => countSiteRun(flags.localRoot, site.id, logger.child({ site: site.id, step: 'run' })),
       emit: events.emit,

@@ -35,9 +35,7 @@ export function fetchBucketManifest(input: ManifestObjectInput, ifNoneMatch?: st
     () =>
       guarded(what, input.signal, async (watchdog): Promise<BucketManifestFetch> => {
         try {
-          const response = await sendCancellable(input.s3, watchdog.signal, (options) =>
-            input.s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: MANIFEST_KEY, ...(ifNoneMatch ? { IfNoneMatch: `"${ifNoneMatch}"` } : {}) }), options),
-          );
+          const response = await sendCancellable(input.s3, watchdog.signal, new GetObjectCommand({ Bucket: input.bucket, Key: MANIFEST_KEY, ...(ifNoneMatch ? { IfNoneMatch: `"${ifNoneMatch}"` } : {}) }), (command, options) => input.s3.send(command, options));
           const bytes = Buffer.from((await response.Body?.transformToByteArray()) ?? []);
           // A cut-off body is a failed read, not a short manifest.
           if (response.ContentLength !== undefined && bytes.length !== response.ContentLength) {
@@ -69,20 +67,20 @@ export function putBucketManifest(input: ManifestObjectInput, text: string, expe
     () =>
       guarded(what, input.signal, async (watchdog): Promise<BucketManifestPut> => {
         try {
-          const response = await sendCancellable(input.s3, watchdog.signal, (options) =>
-            input.s3.send(
-              new PutObjectCommand({
-                Bucket: input.bucket,
-                Key: MANIFEST_KEY,
-                Body: body,
-                ContentLength: body.length,
-                // The server refuses a body that arrives damaged or cut off.
-                ContentMD5: md5.toString('base64'),
-                ContentType: 'application/json',
-                ...(expected === 'absent' ? { IfNoneMatch: '*' } : { IfMatch: `"${expected.etag}"` }),
-              }),
-              options,
-            ),
+          const response = await sendCancellable(
+            input.s3,
+            watchdog.signal,
+            new PutObjectCommand({
+              Bucket: input.bucket,
+              Key: MANIFEST_KEY,
+              Body: body,
+              ContentLength: body.length,
+              // The server refuses a body that arrives damaged or cut off.
+              ContentMD5: md5.toString('base64'),
+              ContentType: 'application/json',
+              ...(expected === 'absent' ? { IfNoneMatch: '*' } : { IfMatch: `"${expected.etag}"` }),
+            }),
+            (command, options) => input.s3.send(command, options),
           );
           return { kind: 'written', etag: cleanEtag(response.ETag) };
         } catch (error) {

@@ -3,6 +3,9 @@
 // ignored on one side is ignored on the other, so it never shows up as a difference.
 import { isTemporaryName } from '../../platform/atomic.ts';
 
+/** Two or more segments, none empty or starting with a dot, no backslash or control character. */
+const PLAIN_KEY = /^[^./\\\u0000-\u001f\u007f][^/\\\u0000-\u001f\u007f]*(?:\/[^./\\\u0000-\u001f\u007f][^/\\\u0000-\u001f\u007f]*)+$/;
+
 export type IgnoreReason = 'directory-marker' | 'dot-file' | 'temporary' | 'unsafe' | 'outside-sync-folders';
 
 /**
@@ -10,6 +13,9 @@ export type IgnoreReason = 'directory-marker' | 'dot-file' | 'temporary' | 'unsa
  * top-level folders; a key must sit inside one of them (not be the folder itself).
  */
 export function ignoreReason(key: string, folders: readonly string[]): IgnoreReason | undefined {
+  // The common key ("audio/<podcast>/<file>") in one pass: every rule below but the last two
+  // holds when it matches (a tenth of a no-op run's CPU went to the general path).
+  if (PLAIN_KEY.test(key)) return isTemporaryName(key) ? 'temporary' : folders.includes(topFolder(key)) ? undefined : 'outside-sync-folders';
   // Console-created "folders" are zero-byte objects named "a/b/".
   if (key.endsWith('/')) return 'directory-marker';
   const segments = key.split('/');

@@ -52,9 +52,7 @@ async function listPrefix(input: ListBucketInput, prefix: string): Promise<Store
     const page = await withStorageRetry(
       () =>
         guarded(`list s3://${input.bucket}/${prefix}`, input.signal, (watchdog) =>
-          sendCancellable(input.s3, watchdog.signal, (options) =>
-            input.s3.send(new ListObjectsV2Command({ Bucket: input.bucket, Prefix: prefix, ContinuationToken: token }), options),
-          ),
+          sendCancellable(input.s3, watchdog.signal, new ListObjectsV2Command({ Bucket: input.bucket, Prefix: prefix, ContinuationToken: token }), (command, options) => input.s3.send(command, options)),
         ),
       { signal: input.signal, log: input.log, what: `list ${prefix}`, policy: 's3-listing' },
     );

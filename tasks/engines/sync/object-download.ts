@@ -68,9 +68,7 @@ const BUFFERED_MAX_BYTES = 1024 * 1024;
 
 async function attempt(input: DownloadInput, watchdog: { signal: AbortSignal; touch(): void }): Promise<FetchedObject> {
   const { object } = input;
-  const response = await sendCancellable(input.s3, watchdog.signal, (options) =>
-    input.s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: object.key }), options),
-  );
+  const response = await sendCancellable(input.s3, watchdog.signal, new GetObjectCommand({ Bucket: input.bucket, Key: object.key }), (command, options) => input.s3.send(command, options));
   watchdog.touch();
   const body = response.Body as Readable | undefined;
   if (!body) throw new VerificationError(`GetObject ${object.key} returned no body`);

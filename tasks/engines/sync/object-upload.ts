@@ -86,18 +86,18 @@ async function uploadSingle(input: UploadInput, watchdog: Watchdog): Promise<Upl
   const body = await readFile(file.path);
   const md5 = createHash('md5').update(body).digest();
   const md5Hex = md5.toString('hex');
-  const response = await sendCancellable(input.s3, watchdog.signal, (options) =>
-    input.s3.send(
-      new PutObjectCommand({
-        Bucket: input.bucket,
-        Key: file.key,
-        Body: body,
-        ContentLength: body.length,
-        ContentMD5: md5.toString('base64'),
-        ContentType: contentTypeFor(file.key),
-      }),
-      options,
-    ),
+  const response = await sendCancellable(
+    input.s3,
+    watchdog.signal,
+    new PutObjectCommand({
+      Bucket: input.bucket,
+      Key: file.key,
+      Body: body,
+      ContentLength: body.length,
+      ContentMD5: md5.toString('base64'),
+      ContentType: contentTypeFor(file.key),
+    }),
+    (command, options) => input.s3.send(command, options),
   );
   input.onProgress?.(body.length);
   const etag = cleanEtag(response.ETag);

@@ -2,13 +2,19 @@
 // ignore rules as the bucket listing, size and mtime from stat, and the MD5 when the hash
 // cache knows this exact version. Hashing what is still unknown is left to the caller,
 // which hashes only where a comparison needs it.
-import { readdir, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { mapPool } from '../../platform/limiter.ts';
 import type { S3Key } from '../../platform/types.ts';
 import type { LocalFile } from './diff.ts';
 import type { HashCache } from './hash-cache.ts';
 import { ignoreReason } from './ignore.ts';
+
+/** Paths already use the key's separator (POSIX). */
+const SLASH_SEP = path.sep === '/';
+
+/** Files stat'ed between two yields to the event loop. */
+const STAT_BATCH = 512;
 
 /** Synced local files, sorted by key. A missing folder is an empty one. */
 export async function scanLocal(localDir: string, folders: readonly string[], cache?: HashCache): Promise<LocalFile[]> {
@@ -30,31 +36,37 @@ export async function scanLocal(localDir: string, folders: readonly string[], ca
       // path (string work only: path.relative per file was a tenth of a no-op run's scan).
       const below = parent.slice(root.length + 1);
       const full = `${parent}${path.sep}${entry.name}`;
-      const key = below ? `${folder}/${below.split(path.sep).join('/')}/${entry.name}` : `${folder}/${entry.name}`;
+      const key = below ? `${folder}/${SLASH_SEP ? below : below.split(path.sep).join('/')}/${entry.name}` : `${folder}/${entry.name}`;
       if (ignoreReason(key, folders) !== undefined) continue;
       candidates.push({ key, path: full });
     }
   }
-  const files = await mapPool(candidates, 32, async (candidate): Promise<LocalFile | undefined> => {
-    let info;
-    try {
-      info = await stat(candidate.path);
-    } catch {
-      return undefined; // removed between readdir and stat
+  // stat in batches on the main thread: for a site folder's many small files statSync costs a
+  // quarter of the CPU of the promise API (90,000 files: 0.46 s against 1.7 s, bench/scale.ts),
+  // and yielding between batches lets the bucket listing's replies in.
+  const files: LocalFile[] = [];
+  for (let start = 0; start < candidates.length; start += STAT_BATCH) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (const candidate of candidates.slice(start, start + STAT_BATCH)) {
+      let info;
+      try {
+        info = statSync(candidate.path);
+      } catch {
+        continue; // removed between readdir and stat
+      }
+      const cached = cache?.lookup(candidate.key, info.size, info.mtimeMs);
+      files.push({
+        key: candidate.key as S3Key,
+        path: candidate.path,
+        size: info.size,
+        modified: info.mtime,
+        mtimeMs: info.mtimeMs,
+        md5: cached?.md5,
+        knownEtag: cached?.etag,
+        lastEtag: cache?.lastEtag(candidate.key),
+      });
     }
-    const cached = cache?.lookup(candidate.key, info.size, info.mtimeMs);
-    return {
-      key: candidate.key as S3Key,
-      path: candidate.path,
-      size: info.size,
-      modified: info.mtime,
-      mtimeMs: info.mtimeMs,
-      md5: cached?.md5,
-      knownEtag: cached?.etag,
-      lastEtag: cache?.lastEtag(candidate.key),
-    };
-  });
-  const present = files.filter((f): f is LocalFile => f !== undefined);
-  present.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return present;
+  }
+  files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return files;
 }
