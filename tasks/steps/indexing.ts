@@ -11,8 +11,8 @@ import { pushToBucket } from '../engines/sync/push.ts';
 import { planTransfers } from '../engines/sync/diff.ts';
 import { topFolder } from '../engines/sync/ignore.ts';
 import type { HashCache } from '../engines/sync/hash-cache.ts';
-import { buildLocalIndex, checkLocalIndex, DEFAULT_SHARD_TARGET_BYTES, type LocalIndexResult } from '../engines/indexer/local/local-index.ts';
-import { SHARD_MANIFEST_KEY } from '../engines/indexer/local/index-format.ts';
+import type { LocalIndexResult } from '../engines/indexer/local/local-index.ts';
+import { SHARD_MANIFEST_KEY } from '../engines/indexer/local/index-keys.ts';
 import type { StepCounts, StepError } from '../platform/types.ts';
 import { formatBytes } from '../platform/format.ts';
 import { withRetry } from '../platform/retry.ts';
@@ -186,14 +186,16 @@ function failed(ctx: StepContext, fn: string, message: string, code: string | un
 // ---- Local indexing -------------------------------------------------------------------------
 
 /** Shard size in entry JSON bytes; the environment variable is for tests and measurements. */
-function shardTargetBytes(): number {
+function shardTargetBytes(defaultBytes: number): number {
   const fromEnv = Number(process.env.INGEST_INDEX_SHARD_BYTES);
-  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_SHARD_TARGET_BYTES;
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : defaultBytes;
 }
 
 /** Locally an owed invocation is not a rebuild: the build checks what is stale itself; only the search function's refresh may be owed. */
 async function indexLocally(ctx: StepContext, input: { upload?: UploadOutput; owed?: { since: string; reason: string } }): Promise<StepResult<void>> {
-  const options = { force: ctx.options.forceIndex, singleIndexMaxEntries: ctx.site.automation.singleIndexMaxEntries, shardTargetBytes: shardTargetBytes() };
+  // Loaded here, not at start-up: Orama, msgpackr and zstd cost every other run ~0.1 s.
+  const { buildLocalIndex, checkLocalIndex, DEFAULT_SHARD_TARGET_BYTES } = await import('../engines/indexer/local/local-index.ts');
+  const options = { force: ctx.options.forceIndex, singleIndexMaxEntries: ctx.site.automation.singleIndexMaxEntries, shardTargetBytes: shardTargetBytes(DEFAULT_SHARD_TARGET_BYTES) };
   const cache = await hashCacheFor(ctx, undefined);
   ctx.log.activity('checking the search entries and the search index');
   const check = await checkLocalIndex(ctx, cache, options);

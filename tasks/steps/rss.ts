@@ -13,7 +13,7 @@ import { manifestBasisFor } from './sync-support.ts';
 import type { StoredFile } from '../engines/sync/stored-file.ts';
 import { isSafeFileKey } from '../site/file-key.ts';
 import { identifyEpisodes } from '../site/episode-identity.ts';
-import { ingestFeed, type FeedFetchTuning } from '../engines/feeds/ingest-feed.ts';
+import type { FeedFetchTuning } from '../engines/feeds/ingest-feed.ts';
 import { readValidators, validatorsCachePath, writeValidators } from '../engines/feeds/validators-cache.ts';
 import { downloadAudio, resumeTargetOf, type DownloadOptions } from '../engines/feeds/audio-download.ts';
 import { errorMessage } from '../platform/errors.ts';
@@ -77,6 +77,8 @@ export function createRssStep(tuning: RssTuning = {}): RssStep {
     // Feeds no longer in the config are forgotten (a paused podcast's are kept).
     const configured = new Set(ctx.site.podcasts.map((p) => p.url));
     for (const url of Object.keys(cache)) if (!configured.has(url)) delete cache[url];
+    // The feed parser (fast-xml-parser, iconv-lite) loads when a feed is fetched, not at start-up.
+    const { ingestFeed } = await import('../engines/feeds/ingest-feed.ts');
     const outcomes = await mapPool(podcasts, FEED_CONCURRENCY, (podcast) => ingestFeed(ctx, podcast, cache, tuning.fetch, feedUrl(podcast)));
     const errors: StepError[] = [...basis.errors];
     let snapshots = 0;

@@ -18,8 +18,7 @@ export const SEARCH_SCHEMA = {
 
 export type SearchDb = Orama<typeof SEARCH_SCHEMA>;
 
-export const SINGLE_INDEX_KEY = 'search-index/orama_index.msp';
-export const SHARD_MANIFEST_KEY = 'search-index/shard-manifest.json';
+export { SINGLE_INDEX_KEY, SHARD_MANIFEST_KEY } from './index-keys.ts';
 export const ZSTD_LEVEL = 3;
 
 export function shardIndexKey(id: number): string {
