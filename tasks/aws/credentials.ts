@@ -17,12 +17,8 @@ export interface RoleRequest {
   runId: string;
   stsEndpoint?: string;
   region: string;
-  /**
-   * Cancels the STS call and its retries: the run's signal, or a function giving the signal
-   * of the request that needs the credentials, read when STS is asked (site clients pass
-   * the calling request's, which the run's abort aborts). Per provider, never global.
-   */
-  signal?: AbortSignal | (() => AbortSignal | undefined);
+  /** Cancels the STS call and its retries: the run's signal. Per provider, never global. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -85,8 +81,11 @@ export function clearCredentialCache(): void {
   cache.clear();
 }
 
+/** How long one AssumeRole attempt may take (STS answers in well under a second). */
+const STS_ATTEMPT_MS = 30_000;
+
 async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> {
-  const signal = typeof request.signal === 'function' ? request.signal() : request.signal;
+  const { signal } = request;
   // The central automation user's credentials come from the environment (.env.automation).
   const sts = new STSClient({ region: process.env.AWS_REGION ?? request.region, endpoint: request.stsEndpoint, maxAttempts: 1 });
   try {
@@ -99,7 +98,9 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
             RoleSessionName: roleSessionName(request.runId),
             DurationSeconds: SESSION_SECONDS,
           }),
-          { abortSignal: signal },
+          // Each attempt is bounded: a command without a run signal (verify, consistency) must
+          // not wait forever on a silent STS (the S3 call that needed it has already given up).
+          { abortSignal: signal ? AbortSignal.any([signal, AbortSignal.timeout(STS_ATTEMPT_MS)]) : AbortSignal.timeout(STS_ATTEMPT_MS) },
         );
       },
       { policy: 'sts', signal },

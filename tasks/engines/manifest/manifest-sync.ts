@@ -11,7 +11,7 @@
 // An empty, truncated or unparseable copy never replaces a parseable one, on either side; it
 // is reported with its site and side. When neither parses, the newest backup is used.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { SiteWork } from '../site-work.ts';
 import { describeError, errorCode } from '../../aws/errors.ts';
 import { MANIFEST_KEY, manifestPath, mergeManifests, parseManifest, serializeManifest, emptyManifest, type Manifest } from '../../site/manifest.ts';
@@ -116,24 +116,23 @@ function objectInput(ctx: SiteWork): ManifestObjectInput {
 export async function reconcileManifest(ctx: SiteWork, step: StepName, listed: StoredFile | undefined | 'unlisted', cache?: HashCache): Promise<ManifestReconcile> {
   if (!ctx.syncFolders.includes('episode-manifest')) return { basis: { kind: 'not-synced' }, errors: [], notes: [] };
   const file = manifestPath(ctx.site.localDir);
-  // The nightly case: the hash cache knows this local version, and the listing shows the bucket
-  // holds the same bytes. Nothing to read, parse or hash (3 MB at 5,000 episodes).
-  if (listed !== undefined && listed !== 'unlisted') {
-    const known = await cachedVersion(file, cache);
-    if (known?.md5 !== undefined && (listed.md5 !== undefined ? listed.md5 === known.md5 : listed.etag !== undefined && known.etag === listed.etag)) {
-      return { basis: { kind: 'bucket', etag: listed.etag, md5: known.md5 }, errors: [], notes: [] };
-    }
+  // The bucket's copy: known equal to the local one without a request when the listing's ETag
+  // is the local MD5 (or the ETag the hash cache recorded for this local version). In the
+  // nightly case the hash cache also knows the MD5: nothing to read, parse or hash (3 MB at
+  // 5,000 episodes).
+  const listedObject = listed === 'unlisted' ? undefined : listed;
+  const known = listedObject ? await cachedVersion(file, cache) : undefined;
+  if (listedObject && known?.md5 !== undefined && sameAsListed(known.md5, known, listedObject)) {
+    return { basis: { kind: 'bucket', etag: listedObject.etag, md5: known.md5 }, errors: [], notes: [] };
   }
   const local = await readLocalManifest(file);
   const error = (message: string, code?: string): StepError => ({ site: ctx.site.id, step, subject: MANIFEST_KEY, message, ...(code ? { code } : {}) });
 
-  // The bucket's copy: known equal to the local one without a request when the listing's ETag
-  // is the local MD5 (or the ETag the hash cache recorded for this local version).
   let bucket: BucketManifest;
   const localMd5 = local.kind === 'ok' ? md5Of(local.text) : undefined;
   if (listed === undefined) bucket = { kind: 'absent' };
-  else if (listed !== 'unlisted' && localMd5 !== undefined && (await sameAsListed(file, localMd5, listed, cache))) {
-    return { basis: { kind: 'bucket', etag: listed.etag, md5: localMd5 }, errors: [], notes: [] };
+  else if (listedObject && localMd5 !== undefined && sameAsListed(localMd5, known, listedObject)) {
+    return { basis: { kind: 'bucket', etag: listedObject.etag, md5: localMd5 }, errors: [], notes: [] };
   } else {
     try {
       const fetched = await fetchBucketManifest(objectInput(ctx));
@@ -199,12 +198,10 @@ async function cachedVersion(file: string, cache: HashCache | undefined): Promis
   return info && cache.lookup(MANIFEST_KEY, info.size, info.mtimeMs);
 }
 
-/** Whether the listed object is exactly this local text (no GET needed). */
-async function sameAsListed(file: string, localMd5: string, listed: StoredFile, cache?: HashCache): Promise<boolean> {
+/** Whether the listed object is exactly this local version (no GET needed): by MD5, or by the ETag the cache recorded for it. */
+function sameAsListed(localMd5: string, known: CacheEntry | undefined, listed: StoredFile): boolean {
   if (listed.md5 !== undefined) return listed.md5 === localMd5;
-  if (!cache || listed.etag === undefined) return false;
-  const info = await stat(file).catch(() => undefined);
-  return info !== undefined && cache.lookup(MANIFEST_KEY, info.size, info.mtimeMs)?.etag === listed.etag;
+  return listed.etag !== undefined && known?.etag === listed.etag;
 }
 
 export type PublishOutcome =
@@ -227,15 +224,13 @@ export async function publishManifest(ctx: SiteWork, basis: ManifestBasis, cache
   const file = manifestPath(ctx.site.localDir);
   const backupDir = manifestBackupDir(ctx.localRoot, ctx.site.id);
   const error = (message: string, code?: string): PublishOutcome => ({ kind: 'failed', error: { site: ctx.site.id, step: 'upload', subject: MANIFEST_KEY, message, ...(code ? { code } : {}) } });
-  // Still the text pre-sync found equal to the bucket's (the nightly case): no need to parse it,
-  // nor to read it when the hash cache knows this version.
-  if (basis.kind === 'bucket') {
-    const md5 = (await cachedVersion(file, cache))?.md5 ?? md5Of(await readFile(file, 'utf8').catch(() => ''));
-    if (md5 === basis.md5) return { kind: 'up-to-date' };
-  }
+  // Still the version pre-sync found equal to the bucket's (the nightly case): the hash cache
+  // knows its MD5, so it is not read.
+  if (basis.kind === 'bucket' && (await cachedVersion(file, cache))?.md5 === basis.md5) return { kind: 'up-to-date' };
   let local = await readLocalManifest(file);
   if (local.kind === 'missing') return { kind: 'up-to-date' };
   if (local.kind === 'invalid') return error(`the local manifest is damaged (${local.reason}); not uploaded`);
+  if (basis.kind === 'bucket' && basis.md5 === md5Of(local.text)) return { kind: 'up-to-date' };
 
   const input = objectInput(ctx);
   // The bucket's version the local copy was last merged with.
