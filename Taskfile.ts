@@ -63,8 +63,11 @@ async function pipeline(): Promise<StepDefinition[]> {
 }
 
 async function run(flags: RunFlags): Promise<number> {
+  // The steps load while the run reads the configuration, takes the lock and sweeps.
+  const steps = pipeline();
+  steps.catch(() => undefined);
   const { runCommand } = await import('./tasks/commands/run.ts');
-  return runCommand(flags, await pipeline());
+  return runCommand(flags, steps);
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -189,6 +189,35 @@ test('hash cache: keyed by key, size and mtime; saved atomically; unknown versio
   assert.match(await readFile(cacheFile, 'utf8'), /not json/);
 });
 
+test('hash cache: a version 1 cache still answers (nothing is hashed again) and is rewritten as version 2 rows', async (t) => {
+  const dir = await tempDir(t);
+  const cacheFile = path.join(dir, '.cache', 'hashes-alpha.json');
+  await mkdir(path.dirname(cacheFile), { recursive: true });
+  const md5 = '5d41402abc4b2a76b9719d911017c592';
+  const v1 = {
+    schema: 'podcast-ingest/hash-cache@1',
+    files: {
+      'audio/p/same.mp3': { size: 5, mtimeMs: 1000.5, md5, etag: md5 },
+      'audio/p/multipart.mp3': { size: 9, mtimeMs: 2000, md5, etag: '0123456789abcdef0123456789abcdef-3' },
+      'audio/p/hashed-only.mp3': { size: 7, mtimeMs: 3000, md5 },
+      'audio/p/etag-only.mp3': { size: 8, mtimeMs: 4000, etag: 'e-4' },
+    },
+  };
+  await writeFile(cacheFile, JSON.stringify(v1));
+  const expected = Object.entries(v1.files);
+  const answers = (cache: HashCache) => expected.map(([key, e]) => cache.lookup(key, e.size, e.mtimeMs));
+  const loaded = await HashCache.load(cacheFile);
+  assert.deepEqual(answers(loaded), expected.map(([, e]) => e));
+  await loaded.save();
+  const onDisk = JSON.parse(await readFile(cacheFile, 'utf8')) as { schema: string; files: unknown[] };
+  assert.equal(onDisk.schema, 'podcast-ingest/hash-cache@2');
+  assert.equal(onDisk.files.length, 4);
+  assert.ok(onDisk.files.every(Array.isArray), 'one row per file');
+  // The same answers from version 2, field for field (an ETag equal to the MD5 is stored once).
+  assert.deepEqual(answers(await HashCache.load(cacheFile)), expected.map(([, e]) => e));
+  assert.equal((await HashCache.load(cacheFile)).lastEtag('audio/p/hashed-only.mp3'), undefined);
+});
+
 test('after pre-sync: downloaded keys become consistent, failed ones keep their place, local-wins conflicts stay', () => {
   const diff = diffListings(
     [local('audio/p/conflict-bucket.mp3', 5, T0), local('audio/p/conflict-local.mp3', 5, later(10)), local('audio/p/only-local.mp3', 1, T0)],

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { LOCAL_S3_CREDENTIALS } from '../tasks/demo/local/s3-server.ts';
 import { silentLogger } from '../tasks/platform/log.ts';
-import { hashCachePath } from '../tasks/engines/sync/hash-cache.ts';
+import { HashCache, hashCachePath } from '../tasks/engines/sync/hash-cache.ts';
 import { MULTIPART_THRESHOLD, PART_SIZE, uploadFile } from '../tasks/engines/sync/object-upload.ts';
 import type { S3Key } from '../tasks/platform/types.ts';
 import { siteConfig, writeSite } from './helpers/sites.ts';
@@ -76,14 +76,19 @@ test('SSE-KMS bucket: a run uploads small and multipart files, records the bucke
   assert.deepEqual(sameFiles(await rig.localFiles(), await rig.bucketFiles()), { onlyLocal: [], onlyBucket: [], different: [] });
   // Every write was answered as an SSE-KMS bucket answers: the proxy rewrote each one.
   assert.equal(proxy.etags.size, 4);
-  const cache = JSON.parse(await readFile(hashCachePath(rig.localRoot, rig.siteId), 'utf8')) as { files: Record<string, { md5?: string; etag?: string }> };
+  // The cache as the next run reads it: this exact local version, with its MD5 and the bucket's ETag.
+  const cache = await HashCache.load(hashCachePath(rig.localRoot, rig.siteId));
+  const entryOf = async (key: string) => {
+    const info = await stat(path.join(rig.siteDir, key));
+    return cache.lookup(key, info.size, info.mtimeMs);
+  };
   for (const [key, body] of Object.entries(files)) {
-    const entry = cache.files[key];
+    const entry = await entryOf(key);
     assert.equal(entry?.md5, md5(body), `${key}: local MD5 cached`);
     assert.equal(entry?.etag, proxy.etags.get(md5(body)), `${key}: the bucket's (non-MD5) ETag cached for this version`);
     assert.notEqual(entry?.etag, md5(body));
   }
-  assert.match(cache.files['audio/p/ep-2.mp3']!.etag!, /^[0-9a-f]{32}-3$/);
+  assert.match((await entryOf('audio/p/ep-2.mp3'))!.etag!, /^[0-9a-f]{32}-3$/);
 
   // The multipart check under KMS rests on the SDK signing each part with its SHA-256
   // (which S3 verifies): every UploadPart carried the digest of exactly its bytes.

@@ -52,6 +52,8 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
     }
   };
 
+  // A site indexed on this machine needs no indexing function, only its search function (if any).
+  const fn = a.indexing === 'local' ? a.searchFunction : a.indexingFunction;
   try {
     if (clients.credentials) {
       const provider = clients.credentials;
@@ -79,11 +81,9 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
     } else {
       row('delete-object', 'skip', 'nothing was put');
     }
-    // A site indexed on this machine needs no indexing function, only its search function (if any).
-    const fn = a.indexing === 'local' ? a.searchFunction : a.indexingFunction;
     if (fn) {
       await attempt('invoke-dry-run', `invoke ${fn} (DryRun)`, async (signal) => {
-        const out = await clients.lambda().send(new InvokeCommand({ FunctionName: fn, InvocationType: 'DryRun' }), { abortSignal: signal });
+        const out = await (await clients.lambda()).send(new InvokeCommand({ FunctionName: fn, InvocationType: 'DryRun' }), { abortSignal: signal });
         if (out.StatusCode !== 204) throw new Error(`expected status 204 for a DryRun invoke, got ${out.StatusCode}`);
       });
     } else {
@@ -92,6 +92,6 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
     return rows;
   } finally {
     clients.s3().destroy();
-    clients.lambda().destroy();
+    if (fn) (await clients.lambda()).destroy();
   }
 }

@@ -2,7 +2,7 @@
 // central automation user, cached per role and refreshed before expiry; a site without
 // one uses the environment's credentials (demo, S3-compatible stores).
 import { S3Client } from '@aws-sdk/client-s3';
-import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import type { SiteConfig } from '../site/site-config.ts';
@@ -12,7 +12,8 @@ export interface SiteClients {
   s3(): S3Client;
   /** For multipart uploads (lib-storage), whose part requests the SDK retries itself. */
   s3Parts(): S3Client;
-  lambda(): LambdaClient;
+  /** Loaded on first use: a night that uploads nothing never loads the Lambda client. */
+  lambda(): Promise<LambdaClient>;
   /** Credentials for this site's calls (assumed role or environment), for tools that need them raw. */
   credentials: AwsCredentialIdentityProvider | undefined;
 }
@@ -101,7 +102,7 @@ export function createSiteClients(site: SiteConfig, runId: string, signal?: Abor
     : undefined;
   let s3: S3Client | undefined;
   let s3Parts: S3Client | undefined;
-  let lambda: LambdaClient | undefined;
+  let lambda: Promise<LambdaClient> | undefined;
   const s3Client = (maxAttempts: number) => {
     const client = new S3Client({
       region: automation.region,
@@ -129,15 +130,18 @@ export function createSiteClients(site: SiteConfig, runId: string, signal?: Abor
     // lib-storage's multipart upload has no retry loop: the SDK retries each of its parts.
     s3Parts: () => (s3Parts ??= s3Client(3)),
     lambda() {
-      lambda ??= new LambdaClient({
-        region: automation.region,
-        endpoint: automation.lambdaEndpoint,
-        credentials,
-        // The index step retries (policy 'lambda-invoke'); stacked under it, the SDK's own
-        // attempts multiplied the invocations of a failing call.
-        maxAttempts: 1,
-        requestHandler: httpHandler(),
-      });
+      lambda ??= import('@aws-sdk/client-lambda').then(
+        ({ LambdaClient }) =>
+          new LambdaClient({
+            region: automation.region,
+            endpoint: automation.lambdaEndpoint,
+            credentials,
+            // The index step retries (policy 'lambda-invoke'); stacked under it, the SDK's own
+            // attempts multiplied the invocations of a failing call.
+            maxAttempts: 1,
+            requestHandler: httpHandler(),
+          }),
+      );
       return lambda;
     },
   };

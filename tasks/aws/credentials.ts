@@ -1,6 +1,5 @@
 // Assumed-role credentials, cached per role: several sites share one account's role,
 // and a raw temporary-credentials provider would call STS on every request.
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { registerSecret } from '../platform/secrets.ts';
 import { withRetry } from '../platform/retry.ts';
@@ -86,6 +85,8 @@ const STS_ATTEMPT_MS = 30_000;
 
 async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> {
   const { signal } = request;
+  // Loaded on first use: sites without a role (S3-compatible stores, the demo) never need it.
+  const { AssumeRoleCommand, STSClient } = await import('@aws-sdk/client-sts');
   // The central automation user's credentials come from the environment (.env.automation).
   const sts = new STSClient({ region: process.env.AWS_REGION ?? request.region, endpoint: request.stsEndpoint, maxAttempts: 1 });
   try {

@@ -25,7 +25,6 @@ import { EventStream, type Renderer } from '../run/events.ts';
 import { appendHistory, historyEntry, keptLogs, logsDir, rotateLogs, runsDir } from '../run/history.ts';
 import { ping, runOnFailure } from '../run/notify.ts';
 import { plainRenderer } from '../run/render/plain.ts';
-import { treeRenderer } from '../run/render/tree.ts';
 import { runSites } from '../run/scheduler.ts';
 import { summaryJson } from '../run/summary.ts';
 import { preflight } from './preflight.ts';
@@ -65,9 +64,10 @@ async function openOutputs(flags: RunFlags, runId: string, terminal: RunTerminal
   // Every run keeps its own log (rotated), whatever the terminal shows; a dry run writes nothing.
   if (!flags.dryRun) await fileRenderer(path.join(logsDir(flags.localRoot), `${runId}.log`), flags.verbose);
   if (flags.logFile) await fileRenderer(flags.logFile, flags.verbose);
+  // listr2 loads only for a terminal: cron's plain lines do not pay for it.
   renderers.push(
     tty
-      ? treeRenderer({ stream: terminal.stdout, columns: terminal.stdout.columns ?? 100, rows: terminal.stdout.rows ?? 40, verbose: flags.verbose })
+      ? (await import('../run/render/tree.ts')).treeRenderer({ stream: terminal.stdout, columns: terminal.stdout.columns ?? 100, rows: terminal.stdout.rows ?? 40, verbose: flags.verbose })
       : plainRenderer({ write: (text) => terminal.stdout.write(text), verbose: flags.verbose, level: flags.logLevel, format: flags.logFormat, summary: flags.verbose ? 'full' : 'compact' }),
   );
   for (const renderer of renderers) events.subscribe(renderer.handle);
@@ -80,7 +80,8 @@ async function openOutputs(flags: RunFlags, runId: string, terminal: RunTerminal
   return { events, renderers, files, logger, warnings };
 }
 
-export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], terminal: RunTerminal = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+/** `pipeline` may still be loading: it is awaited only when the sites start, so loading the steps' modules overlaps the run's preliminaries. */
+export async function runCommand(flags: RunFlags, pipeline: StepDefinition[] | Promise<StepDefinition[]>, terminal: RunTerminal = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const startedAt = new Date();
   const runId = `${startedAt.toISOString().replace(/[-:]/g, '').slice(0, 15)}-${process.pid}`;
 
@@ -159,7 +160,7 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[], te
 
     const records = await runSites({
       sites,
-      pipeline,
+      pipeline: await pipeline,
       excluded: (step) => excludedReason(flags, step),
       options: {
         runId,

@@ -3,7 +3,7 @@
 // own role; asynchronous (Event) by default, --wait-for-index waits and fails on a function error.
 // `local`: build the search index on this machine (tasks/engines/indexer/local/), upload what the
 // build wrote, and ask the site's search function to load it (ARCHITECTURE.md "Search index").
-import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
+import type { InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import { upToDate, type StepContext, type StepResult, type UploadOutput } from './contract.ts';
 import { compareSite, hashCacheFor, listSiteBucket, saveCache } from './sync-support.ts';
 import { pullFromBucket } from '../engines/sync/pull.ts';
@@ -126,7 +126,7 @@ async function bringDownIndexerOutput(ctx: StepContext, done: string): Promise<S
 }
 
 async function invoke(ctx: StepContext, fn: string, invocationType: 'Event' | 'RequestResponse', payload: unknown): Promise<InvokeCommandOutput> {
-  const client = ctx.clients.lambda();
+  const [client, { InvokeCommand }] = await Promise.all([ctx.clients.lambda(), import('@aws-sdk/client-lambda')]);
   const body = new TextEncoder().encode(JSON.stringify(payload));
   return withRetry(
     () => client.send(new InvokeCommand({ FunctionName: fn, InvocationType: invocationType, Payload: body }), { abortSignal: ctx.signal }),

@@ -13,13 +13,17 @@ import { MANIFEST_KEY, manifestPath } from '../site/manifest.ts';
 import { reconcileManifest } from '../engines/manifest/manifest-sync.ts';
 
 export async function preSync(ctx: StepContext): Promise<StepResult<PreSyncOutput>> {
-  // Phase 1: the run's one listing, and meanwhile the local scan. No listing, no run.
+  // Phase 1: the run's one listing, and meanwhile the hash cache and the local scan (the
+  // first page is requested before the cache is parsed: the server works while we do). No
+  // listing, no run.
+  const listingRequest = listSiteBucket(ctx, 'pre-sync');
+  listingRequest.catch(() => undefined); // raised below, like the scan's
   const cache = await hashCacheFor(ctx, undefined);
   const scanning = scanSite(ctx, cache);
   // Handled now, raised below: a scan that fails while the listing is still running must fail
   // this step, not reach the process as an unhandled rejection.
   scanning.catch(() => undefined);
-  const listed = await listSiteBucket(ctx, 'pre-sync');
+  const listed = await listingRequest;
   if (!listed.ok) return listed.result;
   const { listing } = listed;
 
