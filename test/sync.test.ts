@@ -272,3 +272,24 @@ test('a local folder that cannot be scanned fails its own site; the other sites 
   assert.equal(step(r.summary, 'pre-sync').status, 'ok', 'the healthy site synced');
   assert.match(r.stdout, /\[all\] \[summary\] run .* failed in/);
 });
+
+test('partial files a killed run left in the site folders: pre-sync finds them in its scan and removes them before anything is written; a dry run and the read-only consistency command keep them', async (t) => {
+  const rig = await syncRig(t);
+  await rig.writeLocal('audio/p/ep.mp3', bytes(20_000, 1));
+  // A download and a manifest rewrite of a run killed by SIGKILL (their writer's pid is long gone).
+  const leftovers = ['audio/p/.ep-2.mp3.2147483646-abc1230.partial', 'episode-manifest/.full-episode-manifest.json.2147483646-abc1231.partial'];
+  for (const key of leftovers) await rig.writeLocal(key, 'half written');
+  const present = async () => (await Promise.all(leftovers.map((key) => stat(path.join(rig.siteDir, key)).then(() => key, () => undefined)))).filter(Boolean);
+
+  const dry = await rig.run(['--dry-run']);
+  assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+  const consistency = await runCli(['consistency', `--sites-root=${rig.sitesRoot}`, `--local-root=${rig.localRoot}`], { env: rig.env });
+  assert.equal(consistency.code, 0, consistency.stdout + consistency.stderr);
+  assert.deepEqual(await present(), leftovers, 'a dry run and consistency remove nothing');
+
+  const r = await rig.run();
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(await present(), [], 'both removed');
+  assert.match(r.stdout, /\[alpha\] \[pre-sync\] removed 2 partial files left by an interrupted run/);
+  assert.ok(!(await rig.bucketFiles()).has('audio/p/.ep-2.mp3.2147483646-abc1230.partial'), 'never uploaded');
+});

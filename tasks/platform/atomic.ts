@@ -242,18 +242,30 @@ export async function removeStaleTemporaries(root: string): Promise<number> {
   return (await removePartials(root, () => true)).count;
 }
 
+/** A temporary copy this module writes (`.<name>.<pid>-<tag>.partial`), by its file name. */
+export function isPartialName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith(PARTIAL_SUFFIX);
+}
+
 /** `.partial` files under `root` (recursively) that `remove` accepts and this process does not own. */
 async function removePartials(root: string, remove: (name: string) => boolean): Promise<{ count: number; bytes: number }> {
-  const result = { count: 0, bytes: 0 };
   let entries;
   try {
     entries = await readdir(root, { withFileTypes: true, recursive: true });
   } catch {
-    return result;
+    return { count: 0, bytes: 0 };
   }
-  for (const entry of entries) {
-    if (!entry.isFile() || !entry.name.startsWith('.') || !entry.name.endsWith(PARTIAL_SUFFIX) || !remove(entry.name)) continue;
-    const full = path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
+  const found = entries.filter((e) => e.isFile() && isPartialName(e.name) && remove(e.name));
+  return removeLeftoverFiles(found.map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)));
+}
+
+/**
+ * Remove these temporary files of killed runs, except the ones this process is writing; the
+ * caller holds the run lock (or knows their writers are dead). Their count and bytes.
+ */
+export async function removeLeftoverFiles(paths: readonly string[]): Promise<{ count: number; bytes: number }> {
+  const result = { count: 0, bytes: 0 };
+  for (const full of paths) {
     if (liveTemporaries.has(full)) continue;
     result.bytes += await sizeOf(full);
     await rm(full, { force: true });
@@ -317,7 +329,7 @@ export async function sweepLocalRoot(localRoot: string, siteIds: readonly string
   };
   for (const entry of await readdir(localRoot, { withFileTypes: true }).catch(() => [])) {
     // In the local root itself: the preflight's write probe of a run killed before it removed it.
-    if (entry.isFile() && entry.name.startsWith('.') && entry.name.endsWith(PARTIAL_SUFFIX) && dead(entry.name)) {
+    if (entry.isFile() && isPartialName(entry.name) && dead(entry.name)) {
       const full = path.join(localRoot, entry.name);
       if (liveTemporaries.has(full)) continue;
       const bytes = await sizeOf(full);

@@ -4,7 +4,8 @@
 // the others go on. Nothing is deleted. The listing, the comparison after the downloads and the
 // manifest basis go to the later steps as its output.
 import type { PreSyncOutput, StepContext, StepResult } from './contract.ts';
-import type { S3Key } from '../platform/types.ts';
+import { preSyncSweepsSite, type S3Key } from '../platform/types.ts';
+import { describeSweep, removeLeftoverFiles } from '../platform/atomic.ts';
 import { formatBytes } from '../platform/format.ts';
 import { topFolder } from '../engines/sync/ignore.ts';
 import { logConflicts, hashCacheFor, saveCache, scanSite, listSiteBucket, compareSite } from './sync-support.ts';
@@ -19,12 +20,24 @@ export async function preSync(ctx: StepContext): Promise<StepResult<PreSyncOutpu
   const listingRequest = listSiteBucket(ctx, 'pre-sync');
   listingRequest.catch(() => undefined); // raised below, like the scan's
   const cache = await hashCacheFor(ctx, undefined);
-  const scanning = scanSite(ctx, cache);
+  // What killed runs left in the site's folders goes now, found by the scan (the run did not
+  // sweep them: one read of the folders, not two), before this run writes anything here.
+  const leftovers = !ctx.dryRun && preSyncSweepsSite(['pre-sync'], ctx.syncFolders) ? [] : undefined;
+  const scanning = scanSite(ctx, cache, leftovers).then(async (files) => {
+    if (leftovers?.length) {
+      const removed = await removeLeftoverFiles(leftovers);
+      if (removed.count > 0) ctx.log.warn(describeSweep({ removed: removed.count, partialFiles: removed.count, workFolders: 0, bytes: removed.bytes }));
+    }
+    return files;
+  });
   // Handled now, raised below: a scan that fails while the listing is still running must fail
   // this step, not reach the process as an unhandled rejection.
   scanning.catch(() => undefined);
   const listed = await listingRequest;
-  if (!listed.ok) return listed.result;
+  if (!listed.ok) {
+    await scanning.catch(() => undefined);
+    return listed.result;
+  }
   const { listing } = listed;
 
   // Phase 2: compare with the local tree; the manifest is merged, not transferred.

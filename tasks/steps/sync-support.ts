@@ -82,9 +82,9 @@ export async function compareSite(ctx: StepContext, listing: readonly StoredFile
   return diff;
 }
 
-/** The local scan, started while the bucket is still being listed (it needs no listing). */
-export function scanSite(ctx: StepContext, cache: HashCache): Promise<LocalFile[]> {
-  return scanLocal(ctx.site.localDir, ctx.syncFolders, cache);
+/** The local scan, started while the bucket is still being listed (it needs no listing). `leftovers`: as scanLocal's. */
+export function scanSite(ctx: StepContext, cache: HashCache, leftovers?: string[]): Promise<LocalFile[]> {
+  return scanLocal(ctx.site.localDir, ctx.syncFolders, cache, leftovers);
 }
 
 /** The manifest basis for rss and upload: pre-sync's, or established now when pre-sync did not run. */

@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { isPartialName } from '../../platform/atomic.ts';
 import type { S3Key } from '../../platform/types.ts';
 import type { LocalFile } from './diff.ts';
 import type { HashCache } from './hash-cache.ts';
@@ -16,8 +17,12 @@ const SLASH_SEP = path.sep === '/';
 /** Files stat'ed between two yields to the event loop. */
 const STAT_BATCH = 512;
 
-/** Synced local files, sorted by key. A missing folder is an empty one. */
-export async function scanLocal(localDir: string, folders: readonly string[], cache?: HashCache): Promise<LocalFile[]> {
+/**
+ * Synced local files, sorted by key. A missing folder is an empty one. `leftovers`: when given,
+ * receives the path of every temporary copy (`.<name>.<pid>-<tag>.partial`) the scan passes, so
+ * that a run can remove what killed runs left without reading the folders a second time.
+ */
+export async function scanLocal(localDir: string, folders: readonly string[], cache?: HashCache, leftovers?: string[]): Promise<LocalFile[]> {
   const candidates: { key: string; path: string }[] = [];
   for (const folder of folders) {
     const root = path.join(localDir, folder);
@@ -32,6 +37,10 @@ export async function scanLocal(localDir: string, folders: readonly string[], ca
       // Symlinks and special files are not synced: a key is a regular file.
       if (!entry.isFile()) continue;
       const parent = entry.parentPath ?? (entry as unknown as { path: string }).path;
+      if (leftovers && isPartialName(entry.name)) {
+        leftovers.push(`${parent}${path.sep}${entry.name}`);
+        continue;
+      }
       // Every entry lies under `root`, so the key is the folder and what follows root in the
       // path (string work only: path.relative per file was a tenth of a no-op run's scan).
       const below = parent.slice(root.length + 1);
