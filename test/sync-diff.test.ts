@@ -216,6 +216,14 @@ test('hash cache: a version 1 cache still answers (nothing is hashed again) and 
   // The same answers from version 2, field for field (an ETag equal to the MD5 is stored once).
   assert.deepEqual(answers(await HashCache.load(cacheFile)), expected.map(([, e]) => e));
   assert.equal((await HashCache.load(cacheFile)).lastEtag('audio/p/hashed-only.mp3'), undefined);
+  // Damaged rows (valid JSON all the same) are left out, never trusted, and never stop a run.
+  const good = ['audio/p/good.mp3', 5, 1000, md5, 1];
+  await writeFile(cacheFile, JSON.stringify({ schema: 'podcast-ingest/hash-cache@2', files: [[null, 5, 1000, md5, 1], [123, 5, 1000, md5, 1], 'junk', ['audio/p/no-size.mp3', '5', 1000, md5, 1], good] }));
+  const damaged = await HashCache.load(cacheFile);
+  assert.equal(damaged.size, 1);
+  assert.deepEqual(damaged.lookup('audio/p/good.mp3', 5, 1000), { size: 5, mtimeMs: 1000, md5, etag: md5 });
+  damaged.retainOnly(new Set(['audio/p/good.mp3']), ['audio']);
+  assert.equal(damaged.size, 1);
 });
 
 test('after pre-sync: downloaded keys become consistent, failed ones keep their place, local-wins conflicts stay', () => {

@@ -265,10 +265,16 @@ test('a local folder that cannot be scanned fails its own site; the other sites 
   // A plain file where the audio folder should be: the scan fails (ENOTDIR) while the bucket is being listed.
   await mkdir(path.join(rig.localRoot, 'sites', 'unreadable'), { recursive: true });
   await writeFile(path.join(rig.localRoot, 'sites', 'unreadable', 'audio'), 'not a folder');
+  // What a killed run left beside it still goes: the failed scan falls back to sweeping what it can read.
+  const leftover = path.join(rig.localRoot, 'sites', 'unreadable', 'transcripts', 'p', '.ep.srt.2147483646-abc1230.partial');
+  await mkdir(path.dirname(leftover), { recursive: true });
+  await writeFile(leftover, 'half');
   const r = await rig.run();
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.equal(step(r.summary, 'pre-sync', 'unreadable').status, 'failed');
   assert.match(step(r.summary, 'pre-sync', 'unreadable').message, /ENOTDIR/);
+  await assert.rejects(stat(leftover), { code: 'ENOENT' }, 'the partial file of a killed run was removed');
+  assert.match(r.stdout, /\[unreadable\] \[pre-sync\] removed 1 partial files left by an interrupted run/);
   assert.equal(step(r.summary, 'pre-sync').status, 'ok', 'the healthy site synced');
   assert.match(r.stdout, /\[all\] \[summary\] run .* failed in/);
 });

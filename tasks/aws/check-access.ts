@@ -91,7 +91,6 @@ export async function checkSiteAccess(site: SiteConfig, runId: string): Promise<
     }
     return rows;
   } finally {
-    clients.s3().destroy();
-    if (fn) (await clients.lambda()).destroy();
+    clients.destroy();
   }
 }

@@ -16,6 +16,8 @@ export interface SiteClients {
   lambda(): Promise<LambdaClient>;
   /** Credentials for this site's calls (assumed role or environment), for tools that need them raw. */
   credentials: AwsCredentialIdentityProvider | undefined;
+  /** Close the connections of the clients made so far (none is made for it). */
+  destroy(): void;
 }
 
 const SIGNAL = Symbol('podcast-ingest.callSignal');
@@ -143,6 +145,11 @@ export function createSiteClients(site: SiteConfig, runId: string, signal?: Abor
           }),
       );
       return lambda;
+    },
+    destroy() {
+      s3?.destroy();
+      s3Parts?.destroy();
+      void lambda?.then((client) => client.destroy(), () => undefined);
     },
   };
 }

@@ -1,5 +1,6 @@
 // Assumed-role credentials, cached per role: several sites share one account's role,
 // and a raw temporary-credentials provider would call STS on every request.
+import type { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { registerSecret } from '../platform/secrets.ts';
 import { withRetry } from '../platform/retry.ts';
@@ -85,15 +86,17 @@ const STS_ATTEMPT_MS = 30_000;
 
 async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> {
   const { signal } = request;
-  // Loaded on first use: sites without a role (S3-compatible stores, the demo) never need it.
-  const { AssumeRoleCommand, STSClient } = await import('@aws-sdk/client-sts');
-  // The central automation user's credentials come from the environment (.env.automation).
-  const sts = new STSClient({ region: process.env.AWS_REGION ?? request.region, endpoint: request.stsEndpoint, maxAttempts: 1 });
+  let sts: STSClient | undefined;
   try {
+    // Loaded on first use: sites without a role (S3-compatible stores, the demo) never need it.
+    const { AssumeRoleCommand, STSClient: Client } = await import('@aws-sdk/client-sts');
+    // The central automation user's credentials come from the environment (.env.automation).
+    const client = new Client({ region: process.env.AWS_REGION ?? request.region, endpoint: request.stsEndpoint, maxAttempts: 1 });
+    sts = client;
     const out = await withRetry(
       () => {
         stsCalls.count++;
-        return sts.send(
+        return client.send(
           new AssumeRoleCommand({
             RoleArn: request.roleArn,
             RoleSessionName: roleSessionName(request.runId),
@@ -124,6 +127,6 @@ async function assumeRole(request: RoleRequest): Promise<AwsCredentialIdentity> 
     // The SDK's error is not kept as the cause: nothing of the STS exchange reaches a printed error.
     throw new AssumeRoleError(request.roleArn, code, reason, { errorClass: classify(error), $metadata: e.$metadata });
   } finally {
-    sts.destroy();
+    sts?.destroy();
   }
 }

@@ -30,6 +30,10 @@ import { summaryJson } from '../run/summary.ts';
 import { preflight } from './preflight.ts';
 import { HOW_TO_GET_A_MODEL, resolveWhisperTools } from '../engines/transcription/toolchain/whisper.ts';
 import { formatEta } from '../platform/format.ts';
+import { errorMessage } from '../platform/errors.ts';
+
+/** The AWS clients' module, loaded while the run starts. */
+type ClientsModule = typeof import('../aws/clients.ts');
 
 /** Network transfers in flight across all sites. */
 const NETWORK_SLOTS = 16;
@@ -165,7 +169,17 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[] | P
     }
     runLog.info(`run ${runId}: ${sites.length + problems.length} sites, steps ${included.join(', ')}${flags.dryRun ? ' (dry run)' : ''}`);
 
-    const [steps, { createSiteClients }] = await Promise.all([pipeline, clientsModule]);
+    let loaded: [StepDefinition[], ClientsModule];
+    try {
+      loaded = await Promise.all([pipeline, clientsModule]);
+    } catch (error) {
+      // A broken installation: recorded, pinged and summarised like any run that cannot start.
+      const reason = `the runner's modules did not load (reinstall with \`npm ci\`): ${errorMessage(error)}`;
+      terminal.stderr.write(`error: ${reason}\n`);
+      runLog.error(reason);
+      return await finish([], { exitCode: EXIT.internal, refused: reason });
+    }
+    const [steps, { createSiteClients }] = loaded;
     const records = await runSites({
       sites,
       pipeline: steps,

@@ -237,9 +237,9 @@ export async function removeLiveTemporaries(): Promise<void> {
   liveTemporaries.clear();
 }
 
-/** Remove leftovers of killed runs under `root` (the run lock guarantees none is in use). */
-export async function removeStaleTemporaries(root: string): Promise<number> {
-  return (await removePartials(root, () => true)).count;
+/** Remove leftovers of killed runs under `root` (the run lock guarantees none is in use): their count and bytes. */
+export async function removeStaleTemporaries(root: string): Promise<{ count: number; bytes: number }> {
+  return removePartials(root, () => true);
 }
 
 /** A temporary copy this module writes (`.<name>.<pid>-<tag>.partial`), by its file name. */

@@ -5,7 +5,7 @@
 // manifest basis go to the later steps as its output.
 import type { PreSyncOutput, StepContext, StepResult } from './contract.ts';
 import { preSyncSweepsSite, type S3Key } from '../platform/types.ts';
-import { describeSweep, removeLeftoverFiles } from '../platform/atomic.ts';
+import { describeSweep, removeLeftoverFiles, removeStaleTemporaries } from '../platform/atomic.ts';
 import { formatBytes } from '../platform/format.ts';
 import { topFolder } from '../engines/sync/ignore.ts';
 import { logConflicts, hashCacheFor, saveCache, scanSite, listSiteBucket, compareSite } from './sync-support.ts';
@@ -23,13 +23,21 @@ export async function preSync(ctx: StepContext): Promise<StepResult<PreSyncOutpu
   // What killed runs left in the site's folders goes now, found by the scan (the run did not
   // sweep them: one read of the folders, not two), before this run writes anything here.
   const leftovers = !ctx.dryRun && preSyncSweepsSite(['pre-sync'], ctx.syncFolders) ? [] : undefined;
-  const scanning = scanSite(ctx, cache, leftovers).then(async (files) => {
-    if (leftovers?.length) {
-      const removed = await removeLeftoverFiles(leftovers);
-      if (removed.count > 0) ctx.log.warn(describeSweep({ removed: removed.count, partialFiles: removed.count, workFolders: 0, bytes: removed.bytes }));
-    }
-    return files;
-  });
+  const reportRemoved = (removed: { count: number; bytes: number }) => {
+    if (removed.count > 0) ctx.log.warn(describeSweep({ removed: removed.count, partialFiles: removed.count, workFolders: 0, bytes: removed.bytes }));
+  };
+  const scanning = scanSite(ctx, cache, leftovers).then(
+    async (files) => {
+      if (leftovers?.length) reportRemoved(await removeLeftoverFiles(leftovers));
+      return files;
+    },
+    async (error: unknown) => {
+      // A scan that failed part-way found only some: sweep what can be read, as the run would
+      // have (a step that does not need pre-sync, such as index with --skip=upload, may still write here).
+      if (leftovers) reportRemoved(await removeStaleTemporaries(ctx.site.localDir));
+      throw error;
+    },
+  );
   // Handled now, raised below: a scan that fails while the listing is still running must fail
   // this step, not reach the process as an unhandled rejection.
   scanning.catch(() => undefined);

@@ -36,7 +36,8 @@ const SCHEMA = 'podcast-ingest/hash-cache@2';
 const SCHEMA_V1 = 'podcast-ingest/hash-cache@1';
 
 function entryOf(row: unknown): CacheEntry | undefined {
-  if (!Array.isArray(row) || typeof row[1] !== 'number' || typeof row[2] !== 'number') return undefined;
+  // A damaged row is left out (the file is rewritten at the next save), never trusted.
+  if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'number' || typeof row[2] !== 'number') return undefined;
   const [, size, mtimeMs, md5, etag] = row as CacheRow;
   const entry: CacheEntry = { size, mtimeMs };
   if (typeof md5 === 'string') entry.md5 = md5;
