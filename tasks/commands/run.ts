@@ -17,7 +17,7 @@ import { hostLimiters, Limiter } from '../platform/limiter.ts';
 import { acquireLock, describeHolder } from '../platform/lock.ts';
 import { Logger } from '../platform/log.ts';
 import { VERSION } from '../platform/version.ts';
-import { EXIT, preSyncSweepsSite, STEP_NAMES, type RunSummary, type SiteRecord, type StepError, type StepName } from '../platform/types.ts';
+import { EXIT, scanReadsWholeSite, STEP_NAMES, type RunSummary, type SiteRecord, type StepError, type StepName } from '../platform/types.ts';
 import { discoverSites, selectSites, type ConfigProblem } from '../site/site-config.ts';
 import { readSiteState, writeSiteState } from '../site/site-state.ts';
 import type { StepDefinition } from '../steps/contract.ts';
@@ -163,7 +163,7 @@ export async function runCommand(flags: RunFlags, pipeline: StepDefinition[] | P
       // What a killed run left (partial files, whisper work folders): only while holding the lock.
       // pre-sync's scan removes the partial files in a site's folders when it reads all of
       // them (at 15,000 files a site, reading them twice cost 0.15-0.2 s of every start).
-      const sweptByPreSync = preSyncSweepsSite(included, flags.syncFolders);
+      const sweptByPreSync = included.includes('pre-sync') && scanReadsWholeSite(flags.syncFolders);
       const swept = await sweepLocalRoot(flags.localRoot, sweptByPreSync ? [] : sites.map((site) => site.id));
       if (swept.removed > 0) runLog.warn(describeSweep(swept));
     }

@@ -330,11 +330,7 @@ export async function sweepLocalRoot(localRoot: string, siteIds: readonly string
   for (const entry of await readdir(localRoot, { withFileTypes: true }).catch(() => [])) {
     // In the local root itself: the preflight's write probe of a run killed before it removed it.
     if (entry.isFile() && isPartialName(entry.name) && dead(entry.name)) {
-      const full = path.join(localRoot, entry.name);
-      if (liveTemporaries.has(full)) continue;
-      const bytes = await sizeOf(full);
-      await rm(full, { force: true });
-      add({ count: 1, bytes }, 'partialFiles');
+      add(await removeLeftoverFiles([path.join(localRoot, entry.name)]), 'partialFiles');
       continue;
     }
     if (!entry.isDirectory() || !entry.name.startsWith('.') || entry.name === '.work') continue;
@@ -356,7 +352,7 @@ export async function sweepLocalRoot(localRoot: string, siteIds: readonly string
 }
 
 /** The run's warning line for a sweep that removed something (its start is the wording operators and tests already know). */
-export function describeSweep(r: SweepResult): string {
+export function describeSweep(r: Pick<SweepResult, 'partialFiles' | 'workFolders' | 'bytes'>): string {
   const parts = r.partialFiles > 0 || r.workFolders === 0 ? [`${r.partialFiles} partial files`] : [];
   if (r.workFolders > 0) parts.push(`${r.workFolders} work folder${r.workFolders === 1 ? '' : 's'}`);
   return `removed ${parts.join(' and ')} left by an interrupted run (${(r.bytes / 1024 / 1024).toFixed(1)} MB)`;

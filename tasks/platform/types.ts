@@ -21,11 +21,11 @@ export const SYNC_FOLDERS = [
 export type SyncFolder = string; // validated against SYNC_FOLDERS by the CLI, kept open for custom folders
 
 /**
- * Whether pre-sync's scan of these folders reads all of a site's folder, and so removes what
- * killed runs left there (the run sweeps up front only the sites it does not: run.ts).
+ * Whether a scan of these folders reads all of a site's folder: then pre-sync's scan removes what
+ * killed runs left there, and the run sweeps up front only the sites it will not read (run.ts).
  */
-export function preSyncSweepsSite(steps: readonly StepName[], syncFolders: readonly string[]): boolean {
-  return steps.includes('pre-sync') && SYNC_FOLDERS.every((folder) => syncFolders.includes(folder));
+export function scanReadsWholeSite(syncFolders: readonly string[]): boolean {
+  return SYNC_FOLDERS.every((folder) => syncFolders.includes(folder));
 }
 
 /** Files and bytes moved for one folder. `backlog` counts files that existed before this run. */

@@ -4,7 +4,7 @@
 // the others go on. Nothing is deleted. The listing, the comparison after the downloads and the
 // manifest basis go to the later steps as its output.
 import type { PreSyncOutput, StepContext, StepResult } from './contract.ts';
-import { preSyncSweepsSite, type S3Key } from '../platform/types.ts';
+import { scanReadsWholeSite, type S3Key } from '../platform/types.ts';
 import { describeSweep, removeLeftoverFiles, removeStaleTemporaries } from '../platform/atomic.ts';
 import { formatBytes } from '../platform/format.ts';
 import { topFolder } from '../engines/sync/ignore.ts';
@@ -22,9 +22,9 @@ export async function preSync(ctx: StepContext): Promise<StepResult<PreSyncOutpu
   const cache = await hashCacheFor(ctx, undefined);
   // What killed runs left in the site's folders goes now, found by the scan (the run did not
   // sweep them: one read of the folders, not two), before this run writes anything here.
-  const leftovers = !ctx.dryRun && preSyncSweepsSite(['pre-sync'], ctx.syncFolders) ? [] : undefined;
+  const leftovers = !ctx.dryRun && scanReadsWholeSite(ctx.syncFolders) ? [] : undefined;
   const reportRemoved = (removed: { count: number; bytes: number }) => {
-    if (removed.count > 0) ctx.log.warn(describeSweep({ removed: removed.count, partialFiles: removed.count, workFolders: 0, bytes: removed.bytes }));
+    if (removed.count > 0) ctx.log.warn(describeSweep({ partialFiles: removed.count, workFolders: 0, bytes: removed.bytes }));
   };
   const scanning = scanSite(ctx, cache, leftovers).then(
     async (files) => {

@@ -37,14 +37,14 @@ export async function scanLocal(localDir: string, folders: readonly string[], ca
       // Symlinks and special files are not synced: a key is a regular file.
       if (!entry.isFile()) continue;
       const parent = entry.parentPath ?? (entry as unknown as { path: string }).path;
+      const full = `${parent}${path.sep}${entry.name}`;
       if (leftovers && isPartialName(entry.name)) {
-        leftovers.push(`${parent}${path.sep}${entry.name}`);
+        leftovers.push(full);
         continue;
       }
       // Every entry lies under `root`, so the key is the folder and what follows root in the
       // path (string work only: path.relative per file was a tenth of a no-op run's scan).
       const below = parent.slice(root.length + 1);
-      const full = `${parent}${path.sep}${entry.name}`;
       const key = below ? `${folder}/${SLASH_SEP ? below : below.split(path.sep).join('/')}/${entry.name}` : `${folder}/${entry.name}`;
       if (ignoreReason(key, folders) !== undefined) continue;
       candidates.push({ key, path: full });
